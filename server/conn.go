@@ -1,0 +1,182 @@
+package server
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/rshell/rshell/transport"
+)
+
+// conn is one client connection: a handshake, then a yamux session whose
+// first stream attaches to a session and carries its chunks.
+type conn struct {
+	srv  *Server
+	raw  net.Conn
+	peer string
+
+	mu     sync.Mutex
+	mux    *yamux.Session
+	h      *hosted // the attached session
+	closed bool
+}
+
+func (c *conn) close() {
+	c.mu.Lock()
+	c.closed = true
+	mux := c.mux
+	c.mu.Unlock()
+	if mux != nil {
+		mux.Close()
+	}
+	c.raw.Close()
+}
+
+func (c *conn) attached() *hosted {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.h
+}
+
+func (c *conn) serve() {
+	s := c.srv
+	log := s.log.With("peer", c.peer)
+	defer c.raw.Close()
+	if tc, ok := c.raw.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	if wait, bad := s.auth.blocked(c.peer); bad {
+		log.Warn("connection refused: too many failed handshakes", "retry_in", wait.Round(time.Second))
+		refuse(c.raw, s.cfg.TLS, transport.KindAuth, fmt.Sprintf("too many failed attempts from your address — try again in %s", wait.Round(time.Second)))
+		return
+	}
+	nc := c.raw
+	if s.cfg.TLS != nil {
+		nc = tls.Server(c.raw, s.cfg.TLS)
+	}
+	agent, err := transport.ServerHandshake(nc, s.cfg.Token, &s.info, "rshell "+Version, s.cfg.HandshakeTimeout)
+	if err != nil {
+		if errors.Is(err, transport.ErrAuth) {
+			n := s.auth.fail(c.peer)
+			log.Warn("connection refused: wrong token", "agent", agent, "failures", n)
+		} else {
+			s.auth.fail(c.peer)
+			log.Warn("connection refused: handshake failed", "agent", agent, "err", err)
+		}
+		return
+	}
+	mux, err := transport.ServerMux(nc, transport.MuxOptions{KeepAlive: s.cfg.KeepAlive, WriteTimeout: s.cfg.WriteTimeout, MaxStreams: s.cfg.MaxStreams})
+	if err != nil {
+		log.Error("yamux setup failed", "err", err)
+		return
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		mux.Close()
+		return
+	}
+	c.mux = mux
+	c.mu.Unlock()
+	log.Info("connection authenticated", "agent", agent)
+
+	streams := make(chan struct{}, s.cfg.MaxStreams)
+	var wg sync.WaitGroup
+	for {
+		st, err := mux.AcceptStream()
+		if err != nil {
+			break
+		}
+		select {
+		case streams <- struct{}{}:
+		default:
+			log.Warn("stream refused: too many concurrent streams", "max_streams", s.cfg.MaxStreams)
+			go func() {
+				_ = st.SetDeadline(time.Now().Add(2 * time.Second))
+				_ = transport.WriteMsg(st, errMsg(0, transport.KindLimit, fmt.Sprintf("too many concurrent requests on this connection (limit %d)", s.cfg.MaxStreams)), 0)
+				st.Close()
+			}()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-streams }()
+			c.serveStream(st)
+		}()
+	}
+	mux.Close()
+	wg.Wait()
+	sid := ""
+	if h := c.attached(); h != nil {
+		sid = h.id
+		s.reg.detach(h)
+	}
+	log.Info("connection closed", "session", shortID(sid))
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func errMsg(seq uint64, kind, msg string) *transport.Msg {
+	return &transport.Msg{T: transport.TError, Seq: seq, Err: &transport.ErrorInfo{Kind: kind, Msg: msg}}
+}
+
+// serveStream reads a stream's first frame and dispatches it.
+func (c *conn) serveStream(st *yamux.Stream) {
+	defer st.Close()
+	r := bufio.NewReaderSize(st, 16<<10)
+	m, err := transport.ReadMsg(r, c.srv.cfg.MaxFrame)
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			c.protocolError(st, err)
+		}
+		return
+	}
+	if m.T == transport.TAttach {
+		c.serveEval(st, r, m)
+		return
+	}
+	c.serveErrand(st, r, m)
+}
+
+// protocolError answers a malformed frame and logs it.
+func (c *conn) protocolError(st *yamux.Stream, err error) {
+	msg := "malformed frame"
+	switch {
+	case errors.Is(err, transport.ErrFrameTooLarge):
+		msg = fmt.Sprintf("frame too large (the cap is %d bytes)", c.srv.cfg.MaxFrame)
+	case errors.Is(err, transport.ErrMalformed):
+		msg = err.Error()
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, yamux.ErrStreamClosed) || errors.Is(err, yamux.ErrConnectionReset) || errors.Is(err, yamux.ErrSessionShutdown) {
+			return
+		}
+	}
+	c.srv.log.Warn("bad frame from client", "peer", c.peer, "err", err)
+	_ = transport.WriteMsg(st, errMsg(0, transport.KindProtocol, msg), 0)
+}
+
+// write sends a frame; a write timeout closes the whole connection so that
+// the peer does not hang on a half-written frame (yamux GO-2025-3408).
+func (c *conn) write(st *yamux.Stream, m *transport.Msg) error {
+	err := transport.WriteMsg(st, m, 0)
+	if errors.Is(err, yamux.ErrConnectionWriteTimeout) {
+		c.srv.log.Warn("write timed out; closing the connection", "peer", c.peer)
+		c.close()
+	}
+	return err
+}

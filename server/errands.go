@@ -1,0 +1,61 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+
+	"github.com/hashicorp/yamux"
+	"github.com/rshell/rshell/transport"
+)
+
+// serveErrand answers one side request on its own stream.
+func (c *conn) serveErrand(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) {
+	switch m.T {
+	case transport.TPing:
+		_ = c.write(st, &transport.Msg{T: transport.TPong})
+		return
+	case transport.TInfo:
+		info := c.srv.info
+		_ = c.write(st, &transport.Msg{T: transport.TInfo, Info: &info})
+		return
+	}
+	h := c.attached()
+	if h == nil {
+		_ = c.write(st, errMsg(0, transport.KindProtocol, fmt.Sprintf("%q before attach: open the eval stream and attach first", m.T)))
+		return
+	}
+	switch m.T {
+	case transport.TComplete:
+		_ = c.write(st, &transport.Msg{T: transport.TCompletions, Names: h.sess.Complete(m.Prefix)})
+	case transport.TNames:
+		_ = c.write(st, &transport.Msg{T: transport.TNames, Items: h.sess.Names()})
+	case transport.TGet:
+		v, ei := h.sess.Get(m.Name)
+		if ei != nil {
+			_ = c.write(st, &transport.Msg{T: transport.TError, Err: ei})
+			return
+		}
+		_ = c.write(st, &transport.Msg{T: transport.TValue, Value: v})
+	case transport.TPut:
+		v, err := transport.DecodeValue(m.Value, c.srv.cfg.Session.MaxDepth)
+		if err != nil {
+			_ = c.write(st, errMsg(0, transport.KindProtocol, err.Error()))
+			return
+		}
+		if ei := h.sess.Put(m.Name, v); ei != nil {
+			_ = c.write(st, &transport.Msg{T: transport.TError, Err: ei})
+			return
+		}
+		_ = c.write(st, &transport.Msg{T: transport.TOK})
+	case transport.TReset:
+		h.sess.Reset()
+		_ = c.write(st, &transport.Msg{T: transport.TOK})
+	case transport.TUpload:
+		c.serveUpload(st, r, m)
+	case transport.TDownload:
+		c.serveDownload(st, m)
+	default:
+		c.srv.log.Warn("unknown request", "peer", c.peer, "type", m.T)
+		_ = c.write(st, errMsg(0, transport.KindProtocol, fmt.Sprintf("unknown request %q", m.T)))
+	}
+}

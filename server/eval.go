@@ -1,0 +1,162 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/rshell/rshell/transport"
+)
+
+// errClientDeadline marks a cancel that the client sent because its
+// deadline passed, so the chunk is reported as a deadline, not a cancel.
+var errClientDeadline = errors.New("client deadline")
+
+// running is the chunk in flight on one eval stream.
+type running struct {
+	mu     sync.Mutex
+	seq    uint64
+	cancel context.CancelCauseFunc
+}
+
+func (r *running) set(seq uint64, cancel context.CancelCauseFunc) {
+	r.mu.Lock()
+	r.seq, r.cancel = seq, cancel
+	r.mu.Unlock()
+}
+
+func (r *running) cancelSeq(seq uint64, cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancel != nil && (seq == 0 || seq == r.seq) {
+		r.cancel(cause)
+	}
+}
+
+// serveEval attaches the connection to a session, then serves its chunks:
+// this goroutine reads frames (so that a cancel is seen while a chunk
+// runs) and one long-lived runner goroutine evaluates them in order.
+func (c *conn) serveEval(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) {
+	s := c.srv
+	if c.attached() != nil {
+		_ = c.write(st, errMsg(0, transport.KindProtocol, "this connection is already attached to a session"))
+		return
+	}
+	h, resumed, ei := s.reg.attach(m)
+	if ei != nil {
+		s.log.Warn("attach refused", "peer", c.peer, "session", shortID(m.Session), "err", ei.Msg)
+		_ = c.write(st, &transport.Msg{T: transport.TError, Err: ei})
+		return
+	}
+	c.mu.Lock()
+	c.h = h
+	c.mu.Unlock()
+	s.log.Info("session attached", "peer", c.peer, "session", shortID(h.id), "resumed", resumed, "ns", h.ns)
+	if err := c.write(st, &transport.Msg{T: transport.TAttached, Session: h.id, Secret: h.secret, NS: h.ns, Resumed: resumed, Last: h.lastChunk()}); err != nil {
+		return
+	}
+
+	reqs := make(chan *transport.Msg, 1)
+	run := &running{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for req := range reqs {
+			c.runChunk(st, h, run, req)
+		}
+	}()
+	defer func() {
+		close(reqs)
+		<-done
+	}()
+	for {
+		m, err := transport.ReadMsg(r, s.cfg.MaxFrame)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				c.protocolError(st, err)
+			}
+			// The client is gone: a running chunk finishes on its own and its
+			// outcome is kept for a resuming client, never re-run.
+			return
+		}
+		switch m.T {
+		case transport.TEval:
+			select {
+			case reqs <- m:
+			default:
+				_ = c.write(st, errMsg(m.Seq, transport.KindProtocol, "a chunk is already running on this session; wait for its result or cancel it"))
+			}
+		case transport.TCancel:
+			cause := context.Canceled
+			if m.Text == "deadline" {
+				cause = errClientDeadline
+			}
+			run.cancelSeq(m.Seq, cause)
+		default:
+			_ = c.write(st, errMsg(m.Seq, transport.KindProtocol, fmt.Sprintf("unknown request %q on the eval stream", m.T)))
+		}
+	}
+}
+
+func (c *conn) runChunk(st *yamux.Stream, h *hosted, run *running, req *transport.Msg) {
+	s := c.srv
+	s.running.Add(1)
+	defer s.running.Done()
+	ctx, cancel := context.WithCancelCause(s.baseCtx)
+	var stopTimer func() bool
+	if req.DeadlineMS > 0 {
+		d := time.Duration(req.DeadlineMS) * time.Millisecond
+		t := time.AfterFunc(d, func() { cancel(errClientDeadline) })
+		stopTimer = t.Stop
+	}
+	run.set(req.Seq, cancel)
+	h.setLast(transport.LastChunk{Seq: req.Seq, State: "running"})
+
+	out := func(text string) {
+		_ = c.write(st, &transport.Msg{T: transport.TOut, Seq: req.Seq, Text: text})
+	}
+	val, ei := h.sess.Eval(ctx, req.Src, req.File, out)
+
+	if stopTimer != nil {
+		stopTimer()
+	}
+	run.set(0, nil)
+	cause := context.Cause(ctx)
+	cancel(nil)
+	if ei != nil && (ei.Kind == transport.KindCancelled || ei.Kind == transport.KindDeadline) {
+		switch {
+		case errors.Is(cause, errClientDeadline):
+			ei.Kind = transport.KindDeadline
+			if req.DeadlineMS > 0 {
+				ei.Msg = fmt.Sprintf("deadline exceeded after %s (the remote work was stopped)", time.Duration(req.DeadlineMS)*time.Millisecond)
+			} else {
+				ei.Msg = "deadline exceeded (the remote work was stopped)"
+			}
+		case s.baseCtx.Err() != nil:
+			ei.Kind = transport.KindShutdown
+			ei.Msg = "the server is shutting down (the remote work was stopped)"
+		}
+	}
+	if ei != nil {
+		state := "failed"
+		if ei.Kind == transport.KindCancelled || ei.Kind == transport.KindDeadline || ei.Kind == transport.KindShutdown {
+			state = "cancelled"
+		}
+		h.setLast(transport.LastChunk{Seq: req.Seq, State: state, Err: ei})
+		s.logRemoteError(c.peer, h, req, ei)
+		_ = c.write(st, &transport.Msg{T: transport.TError, Seq: req.Seq, Err: ei})
+		return
+	}
+	h.setLast(transport.LastChunk{Seq: req.Seq, State: "done", Value: val})
+	_ = c.write(st, &transport.Msg{T: transport.TResult, Seq: req.Seq, Value: val})
+}
+
+func (s *Server) logRemoteError(peer string, h *hosted, req *transport.Msg, ei *transport.ErrorInfo) {
+	re := &transport.RemoteError{Info: *ei}
+	s.log.Warn("remote error", "peer", peer, "session", shortID(h.id), "kind", ei.Kind, "traceback", re.Traceback())
+}

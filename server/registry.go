@@ -1,0 +1,142 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"github.com/rshell/rshell/session"
+	"github.com/rshell/rshell/transport"
+)
+
+// hosted is a session as the server keeps it: the namespace, its
+// credentials, who is attached, and how its last chunk ended.
+type hosted struct {
+	id, secret string
+	ns         string // named shared namespace, or ""
+	sess       *session.Session
+	created    time.Time
+
+	mu       sync.Mutex
+	attached int
+	detached time.Time
+	last     transport.LastChunk
+}
+
+func (h *hosted) setLast(l transport.LastChunk) {
+	h.mu.Lock()
+	h.last = l
+	h.mu.Unlock()
+}
+
+func (h *hosted) lastChunk() *transport.LastChunk {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.last.Seq == 0 {
+		return nil
+	}
+	l := h.last
+	return &l
+}
+
+// registry holds every session of the server.
+type registry struct {
+	opts session.Options
+	ttl  time.Duration
+
+	mu    sync.Mutex
+	byID  map[string]*hosted
+	named map[string]*hosted
+}
+
+func newRegistry(opts session.Options, ttl time.Duration) *registry {
+	return &registry{opts: opts, ttl: ttl, byID: map[string]*hosted{}, named: map[string]*hosted{}}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// errBadResume is returned for an unknown id or a wrong secret alike, so a
+// peer cannot probe which session ids exist.
+var errBadResume = &transport.ErrorInfo{Kind: transport.KindAuth, Msg: "no session with that id and secret (it may have expired) — start a new one"}
+
+// attach finds or makes the session a client asked for and marks it attached.
+func (r *registry) attach(m *transport.Msg) (*hosted, bool, *transport.ErrorInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.expireLocked(time.Now())
+	var h *hosted
+	resumed := false
+	switch {
+	case m.Session != "":
+		h = r.byID[m.Session]
+		if h == nil || subtle.ConstantTimeCompare([]byte(h.secret), []byte(m.Secret)) != 1 {
+			return nil, false, errBadResume
+		}
+		resumed = true
+	case m.NS != "":
+		h = r.named[m.NS]
+		if h != nil {
+			resumed = true
+		} else {
+			h = r.newLocked()
+			h.ns = m.NS
+			r.named[m.NS] = h
+		}
+	default:
+		h = r.newLocked()
+	}
+	h.mu.Lock()
+	h.attached++
+	h.mu.Unlock()
+	return h, resumed, nil
+}
+
+func (r *registry) newLocked() *hosted {
+	h := &hosted{id: randomHex(16), secret: randomHex(16), sess: session.New(r.opts), created: time.Now()}
+	r.byID[h.id] = h
+	return h
+}
+
+func (r *registry) detach(h *hosted) {
+	h.mu.Lock()
+	h.attached--
+	if h.attached == 0 {
+		h.detached = time.Now()
+	}
+	h.mu.Unlock()
+}
+
+// expireLocked drops sessions detached for longer than the TTL.
+func (r *registry) expireLocked(now time.Time) {
+	for id, h := range r.byID {
+		h.mu.Lock()
+		dead := h.attached == 0 && !h.detached.IsZero() && now.Sub(h.detached) > r.ttl
+		h.mu.Unlock()
+		if dead {
+			delete(r.byID, id)
+			if h.ns != "" {
+				delete(r.named, h.ns)
+			}
+		}
+	}
+}
+
+func (r *registry) expire() {
+	r.mu.Lock()
+	r.expireLocked(time.Now())
+	r.mu.Unlock()
+}
+
+func (r *registry) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byID)
+}

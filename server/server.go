@@ -1,0 +1,265 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/rshell/rshell/session"
+	"github.com/rshell/rshell/transport"
+)
+
+// Version is the rshell version the server reports.
+var Version = "0.1.0"
+
+// Config is everything a Server needs. Zero values mean the documented defaults.
+type Config struct {
+	Token  []byte      // nil: no auth (only allowed on loopback; cmd checks)
+	TLS    *tls.Config // nil: plain TCP
+	Logger *slog.Logger
+
+	Session    session.Options
+	SessionTTL time.Duration // detached sessions live this long; 0 = 24h
+
+	HandshakeTimeout time.Duration // 0 = 10s
+	MaxConns         int           // 0 = 1024
+	MaxStreams       int           // concurrent streams per connection; 0 = 64
+	MaxFrame         int           // 0 = transport.DefaultMaxFrame
+	MaxUpload        int64         // bytes; 0 = 1 GiB
+	KeepAlive        time.Duration // yamux keepalive interval; 0 = 15s
+	WriteTimeout     time.Duration // 0 = 10s
+
+	AuthFailures int           // failed handshakes per peer address per AuthWindow before refusal; 0 = 10
+	AuthWindow   time.Duration // 0 = 1 minute
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("rshell: server closed")
+
+// Server serves rshell connections.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	reg  *registry
+	info transport.HostInfo
+	auth *authLimiter
+
+	baseCtx    context.Context // cancelled to stop every running chunk
+	cancelBase context.CancelFunc
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup // connection goroutines
+	running   sync.WaitGroup // chunks in flight
+	slots     chan struct{}
+}
+
+// New returns a server with cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 24 * time.Hour
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = transport.DefaultHandshakeTimeout
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 1024
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 64
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = transport.DefaultMaxFrame
+	}
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = 1 << 30
+	}
+	if cfg.AuthFailures <= 0 {
+		cfg.AuthFailures = 10
+	}
+	if cfg.AuthWindow <= 0 {
+		cfg.AuthWindow = time.Minute
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		reg:        newRegistry(cfg.Session, cfg.SessionTTL),
+		auth:       newAuthLimiter(cfg.AuthFailures, cfg.AuthWindow),
+		baseCtx:    ctx,
+		cancelBase: cancel,
+		listeners:  map[net.Listener]struct{}{},
+		conns:      map[*conn]struct{}{},
+		slots:      make(chan struct{}, cfg.MaxConns),
+	}
+	host, _ := os.Hostname()
+	s.info = transport.HostInfo{
+		Hostname: host, OS: runtime.GOOS, Arch: runtime.GOARCH, Version: Version,
+		GoVersion: runtime.Version(), Protocol: transport.ProtocolVersion, PID: os.Getpid(),
+		Sandbox: cfg.Session.Sandbox,
+		Limits: map[string]int64{
+			"max_conns": int64(cfg.MaxConns), "max_streams": int64(cfg.MaxStreams),
+			"max_frame": int64(cfg.MaxFrame), "max_upload": cfg.MaxUpload,
+			"max_steps": int64(cfg.Session.MaxSteps), "max_eval_ms": cfg.Session.MaxEvalTime.Milliseconds(),
+			"session_ttl_s": int64(cfg.SessionTTL.Seconds()),
+		},
+	}
+	return s
+}
+
+// Info is the host info the server sends to clients.
+func (s *Server) Info() transport.HostInfo { return s.info }
+
+// Sessions is the number of sessions the server holds.
+func (s *Server) Sessions() int { return s.reg.count() }
+
+// Serve accepts connections on ln until Shutdown or Close. It always
+// returns a non-nil error; after Shutdown or Close, ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "delay", delay)
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-s.baseCtx.Done():
+					t.Stop()
+				}
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.startConn(c)
+	}
+}
+
+func isTemporary(err error) bool {
+	// EMFILE and friends: keep serving, the pressure passes.
+	var se interface{ Temporary() bool }
+	return errors.As(err, &se) && se.Temporary()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+func (s *Server) startConn(nc net.Conn) {
+	peer := nc.RemoteAddr().String()
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		s.log.Warn("connection refused: at the connection limit", "peer", peer, "max_conns", s.cfg.MaxConns)
+		go refuse(nc, s.cfg.TLS, transport.KindLimit, fmt.Sprintf("the server is at its limit of %d connections — try again later", s.cfg.MaxConns))
+		return
+	}
+	c := &conn{srv: s, raw: nc, peer: peer}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.slots
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.slots }()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+}
+
+// refuse answers a connection the server will not serve with one error
+// frame (after TLS, if any) under a short deadline, then closes it.
+func refuse(nc net.Conn, cfg *tls.Config, kind, msg string) {
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(2 * time.Second))
+	var w net.Conn = nc
+	if cfg != nil {
+		tc := tls.Server(nc, cfg)
+		if tc.Handshake() != nil {
+			return
+		}
+		w = tc
+	}
+	_ = transport.WriteMsg(w, &transport.Msg{T: transport.TError, Err: &transport.ErrorInfo{Kind: kind, Msg: msg}}, 0)
+}
+
+// Shutdown stops accepting, lets running chunks finish until ctx is done,
+// then cancels them and closes every connection. Sessions stay in memory
+// until the process exits.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.running.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.log.Warn("shutdown deadline passed; cancelling running chunks")
+	}
+	s.cancelBase()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// Close stops the server at once, cancelling running chunks.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.Shutdown(ctx)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}

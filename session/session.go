@@ -1,0 +1,506 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"go.starlark.net/resolve"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/rshell/rshell/transport"
+)
+
+// Version is the rshell version reported by sys.version.
+const Version = "0.1.0"
+
+// Defaults for the zero values of Options.
+const (
+	DefaultMaxResult = 32 << 20
+	DefaultMaxDepth  = 100
+	DefaultMaxOutput = 1 << 20
+)
+
+// Options configure a session. The zero value is a full-power session with
+// the default caps.
+type Options struct {
+	Sandbox     bool                // no os module, no file or process access: pure computation
+	MaxSteps    uint64              // Starlark execution steps per chunk; 0 = unlimited
+	MaxEvalTime time.Duration       // wall time per chunk; 0 = off
+	MaxResult   int                 // bytes of encoded result; 0 = 32 MiB default
+	MaxDepth    int                 // value nesting depth before a ref leaf; 0 = 100
+	MaxOutput   int                 // print() bytes per chunk, then truncated with one notice; 0 = 1 MiB
+	Extra       starlark.StringDict // extra predeclared names
+}
+
+// FileOptions returns the Starlark dialect of rshell: set, while, top-level
+// control flow, global reassignment and recursion are all allowed.
+func FileOptions() *syntax.FileOptions {
+	return &syntax.FileOptions{
+		Set:             true,
+		While:           true,
+		TopLevelControl: true,
+		GlobalReassign:  true,
+		Recursion:       true,
+	}
+}
+
+// ctxKey is the thread-local key under which a chunk's context is stored, so
+// that blocking built-ins (time.sleep, os.run) stop when the chunk is cancelled.
+const ctxKey = "rshell.ctx"
+
+// chunkContext returns the context of the chunk running on thread.
+func chunkContext(thread *starlark.Thread) context.Context {
+	if ctx, ok := thread.Local(ctxKey).(context.Context); ok && ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+// errMaxEvalTime is the cancel cause of the --max-eval-time timeout.
+var errMaxEvalTime = errors.New("the server's --max-eval-time limit")
+
+// Session is one namespace with one Starlark thread. Its methods are safe
+// for concurrent use; chunks run one at a time.
+type Session struct {
+	opts Options
+
+	mu       sync.Mutex
+	thread   *starlark.Thread
+	globals  starlark.StringDict
+	builtins starlark.StringDict // predeclared values, to tell user globals apart
+	sources  map[string]string   // file name -> source of every chunk or file run
+	chunks   int
+
+	// Per-chunk state, guarded by mu.
+	out       func(string)
+	outN      int
+	outCut    bool
+	stepsOver bool
+
+	snapMu sync.Mutex
+	snap   snapshot
+}
+
+// New returns a fresh session.
+func New(opts Options) *Session {
+	if opts.MaxResult <= 0 {
+		opts.MaxResult = DefaultMaxResult
+	}
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = DefaultMaxDepth
+	}
+	if opts.MaxOutput <= 0 {
+		opts.MaxOutput = DefaultMaxOutput
+	}
+	s := &Session{opts: opts, sources: make(map[string]string)}
+	s.thread = s.newThread()
+	s.resetGlobals()
+	s.refreshSnapshot()
+	return s
+}
+
+func (s *Session) newThread() *starlark.Thread {
+	th := &starlark.Thread{Name: "rshell"}
+	th.Print = s.print
+	th.OnMaxSteps = func(t *starlark.Thread) {
+		s.stepsOver = true
+		t.Cancel("step limit exceeded")
+	}
+	return th
+}
+
+func (s *Session) resetGlobals() {
+	s.builtins = predeclared(s.opts)
+	s.globals = make(starlark.StringDict, len(s.builtins)+16)
+	for k, v := range s.builtins {
+		s.globals[k] = v
+	}
+}
+
+// print is the thread's print function: it streams to the chunk's out
+// callback and enforces the per-chunk output cap.
+func (s *Session) print(_ *starlark.Thread, msg string) {
+	if s.outCut {
+		return
+	}
+	line := msg + "\n"
+	if room := s.opts.MaxOutput - s.outN; len(line) > room {
+		cut := trimPartialRune(line[:max(room, 0)])
+		s.outCut = true
+		s.outN = s.opts.MaxOutput
+		if s.out != nil {
+			if cut != "" {
+				s.out(cut + "\n")
+			}
+			s.out(fmt.Sprintf("[output truncated: over the %s per-chunk cap]\n", formatSize(s.opts.MaxOutput)))
+		}
+		return
+	}
+	s.outN += len(line)
+	if s.out != nil {
+		s.out(line)
+	}
+}
+
+// trimPartialRune drops a rune cut in half at the end of s.
+func trimPartialRune(s string) string {
+	for i := 0; i < utf8.UTFMax-1 && len(s) > 0; i++ {
+		r, size := utf8.DecodeLastRuneInString(s)
+		if r != utf8.RuneError || size != 1 {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// ChunkCount is the number of chunks evaluated so far (Reset keeps it).
+func (s *Session) ChunkCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.chunks
+}
+
+// cancelGuard cancels the thread when the chunk's context is done, but never
+// after the chunk has finished (so a late AfterFunc cannot hit the next chunk).
+type cancelGuard struct {
+	mu     sync.Mutex
+	done   bool
+	thread *starlark.Thread
+}
+
+func (g *cancelGuard) cancel() {
+	g.mu.Lock()
+	if !g.done {
+		g.thread.Cancel("cancelled")
+	}
+	g.mu.Unlock()
+}
+
+func (g *cancelGuard) finish() {
+	g.mu.Lock()
+	g.done = true
+	g.mu.Unlock()
+}
+
+// panicError is a panic recovered during evaluation.
+type panicError struct{ v any }
+
+func (p panicError) Error() string { return fmt.Sprintf("internal error in built-in: %v", p.v) }
+
+// Eval runs one chunk in the namespace and returns the encoding of its
+// result (None when the chunk has no trailing expression) or an error.
+// file "" names the chunk "<in[N]>". out receives print() output as it
+// happens, on the calling goroutine.
+func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) (value []byte, ei *transport.ErrorInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chunks++
+	if file == "" {
+		file = fmt.Sprintf("<in[%d]>", s.chunks)
+	}
+	start := time.Now()
+	if s.opts.MaxEvalTime > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, s.opts.MaxEvalTime, errMaxEvalTime)
+		defer cancel()
+	}
+	if ctx.Err() != nil {
+		return nil, s.stopError(ctx, start, nil)
+	}
+
+	f, err := FileOptions().Parse(file, src, 0)
+	if err != nil {
+		return nil, positionError(transport.KindSyntax, err, src)
+	}
+	s.sources[file] = src
+	defer s.refreshSnapshot()
+
+	th := s.thread
+	th.Uncancel()
+	th.Steps = 0
+	if s.opts.MaxSteps > 0 {
+		th.SetMaxExecutionSteps(s.opts.MaxSteps)
+	} else {
+		th.SetMaxExecutionSteps(math.MaxUint64)
+	}
+	th.SetLocal(ctxKey, ctx)
+	s.out, s.outN, s.outCut, s.stepsOver = out, 0, false, false
+	defer func() { s.out = nil }()
+
+	guard := &cancelGuard{thread: th}
+	stop := context.AfterFunc(ctx, guard.cancel)
+	v, err := s.run(f, file, src)
+	stop()
+	guard.finish()
+
+	if err != nil {
+		var pe panicError
+		if errors.As(err, &pe) {
+			// The interpreter pops its frames on panic, but start the next
+			// chunk on a fresh thread all the same.
+			s.thread = s.newThread()
+			return nil, &transport.ErrorInfo{Kind: transport.KindRuntime, Msg: pe.Error()}
+		}
+		return nil, s.evalError(ctx, start, err, src)
+	}
+	if v != starlark.None {
+		s.globals["_"] = v
+	}
+	return s.encodeResult(v)
+}
+
+// run executes a parsed chunk; a trailing expression statement is evaluated
+// separately and its value returned.
+func (s *Session) run(f *syntax.File, file, src string) (v starlark.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, panicError{r}
+		}
+	}()
+	n := len(f.Stmts)
+	if n == 0 {
+		return starlark.None, nil
+	}
+	last, ok := f.Stmts[n-1].(*syntax.ExprStmt)
+	if !ok {
+		return starlark.None, starlark.ExecREPLChunk(f, s.thread, s.globals)
+	}
+	if n > 1 {
+		// Resolve the whole chunk first, so that an undefined name in the
+		// last expression stops the chunk before any of it runs.
+		check, err := FileOptions().Parse(file, src, 0)
+		if err != nil {
+			return nil, err
+		}
+		if err := resolve.REPLChunk(check, s.globals.Has, starlark.StringDict(nil).Has, starlark.Universe.Has); err != nil {
+			return nil, err
+		}
+		f.Stmts = f.Stmts[:n-1]
+		if err := starlark.ExecREPLChunk(f, s.thread, s.globals); err != nil {
+			return nil, err
+		}
+	}
+	return starlark.EvalExprOptions(f.Options, s.thread, last.X, s.globals)
+}
+
+func (s *Session) encodeResult(v starlark.Value) ([]byte, *transport.ErrorInfo) {
+	enc := transport.NewEncoder(nil)
+	e := encoder{enc: enc, maxDepth: s.opts.MaxDepth, limit: s.opts.MaxResult}
+	e.value(v, 0)
+	if e.over {
+		return nil, &transport.ErrorInfo{
+			Kind: transport.KindLimit,
+			Msg: fmt.Sprintf("result is larger than the %s cap; bind it to a name and fetch part of it, or raise --max-result",
+				formatSize(s.opts.MaxResult)),
+		}
+	}
+	return enc.Bytes(), nil
+}
+
+// stopError describes a chunk stopped by its context.
+func (s *Session) stopError(ctx context.Context, start time.Time, frames []transport.FrameInfo) *transport.ErrorInfo {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return &transport.ErrorInfo{Kind: transport.KindCancelled, Msg: "cancelled (the remote work was stopped)", Frames: frames}
+	}
+	d := time.Since(start)
+	if dl, ok := ctx.Deadline(); ok && dl.After(start) {
+		d = dl.Sub(start)
+	}
+	msg := fmt.Sprintf("deadline exceeded after %s (the remote work was stopped)", roundDuration(d))
+	if errors.Is(context.Cause(ctx), errMaxEvalTime) {
+		msg = fmt.Sprintf("deadline exceeded after %s: the chunk ran past the server's --max-eval-time limit (the remote work was stopped)",
+			roundDuration(s.opts.MaxEvalTime))
+	}
+	return &transport.ErrorInfo{Kind: transport.KindDeadline, Msg: msg, Frames: frames}
+}
+
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	}
+	return d
+}
+
+// evalError converts an error of ExecREPLChunk or EvalExprOptions.
+func (s *Session) evalError(ctx context.Context, start time.Time, err error, src string) *transport.ErrorInfo {
+	var rl resolve.ErrorList
+	if errors.As(err, &rl) && len(rl) > 0 {
+		ei := positionError(transport.KindResolve, rl[0], src)
+		if len(rl) > 1 {
+			ei.Msg += fmt.Sprintf(" (and %d more)", len(rl)-1)
+		}
+		return ei
+	}
+	var se syntax.Error
+	if errors.As(err, &se) {
+		return positionError(transport.KindSyntax, se, src)
+	}
+	var ee *starlark.EvalError
+	var frames []transport.FrameInfo
+	msg := err.Error()
+	if errors.As(err, &ee) {
+		frames = s.frames(ee.CallStack)
+		msg = ee.Msg
+	}
+	switch {
+	case s.stepsOver:
+		return &transport.ErrorInfo{
+			Kind:   transport.KindLimit,
+			Msg:    fmt.Sprintf("step limit exceeded: the chunk ran more than %d Starlark steps (the server's --max-steps limit)", s.opts.MaxSteps),
+			Frames: frames,
+		}
+	case ctx.Err() != nil:
+		return s.stopError(ctx, start, frames)
+	}
+	return &transport.ErrorInfo{Kind: transport.KindRuntime, Msg: msg, Frames: frames}
+}
+
+// frames converts a Starlark call stack (outermost first), attaching the
+// kept source line of each frame.
+func (s *Session) frames(stack starlark.CallStack) []transport.FrameInfo {
+	frames := make([]transport.FrameInfo, 0, len(stack))
+	for _, fr := range stack {
+		name := fr.Name
+		if name == "<expr>" {
+			name = "<toplevel>"
+		}
+		if !fr.Pos.IsValid() || fr.Pos.Line == 0 || fr.Pos.Filename() == "<builtin>" {
+			frames = append(frames, transport.FrameInfo{Func: name})
+			continue
+		}
+		file := fr.Pos.Filename()
+		frames = append(frames, transport.FrameInfo{
+			File:   file,
+			Line:   int(fr.Pos.Line),
+			Col:    int(fr.Pos.Col),
+			Func:   name,
+			Source: strings.TrimSpace(sourceLine(s.sources[file], int(fr.Pos.Line))),
+		})
+	}
+	return frames
+}
+
+// positionError converts a syntax or resolve error into an ErrorInfo.
+func positionError(kind string, err error, src string) *transport.ErrorInfo {
+	var pos syntax.Position
+	msg := err.Error()
+	switch e := err.(type) {
+	case syntax.Error:
+		pos, msg = e.Pos, e.Msg
+	case resolve.Error:
+		pos, msg = e.Pos, e.Msg
+	default:
+		var se syntax.Error
+		if errors.As(err, &se) {
+			pos, msg = se.Pos, se.Msg
+		}
+	}
+	ei := &transport.ErrorInfo{Kind: kind, Msg: msg}
+	if pos.IsValid() {
+		ei.File = pos.Filename()
+		ei.Line = int(pos.Line)
+		ei.Col = int(pos.Col)
+		ei.SrcLine = strings.TrimRight(sourceLine(src, int(pos.Line)), " \t\r")
+	}
+	return ei
+}
+
+// sourceLine returns line n (1-based) of src, without its newline.
+func sourceLine(src string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	for i := 1; i < n; i++ {
+		j := strings.IndexByte(src, '\n')
+		if j < 0 {
+			return ""
+		}
+		src = src[j+1:]
+	}
+	if j := strings.IndexByte(src, '\n'); j >= 0 {
+		src = src[:j]
+	}
+	return strings.TrimRight(src, "\r")
+}
+
+// formatSize renders a byte count the way limits are spoken of.
+func formatSize(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// Get returns the encoding of global name.
+func (s *Session) Get(name string) ([]byte, *transport.ErrorInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.globals[name]
+	if !ok || v == nil {
+		return nil, &transport.ErrorInfo{Kind: transport.KindNotFound, Msg: fmt.Sprintf("name %q is not defined", name)}
+	}
+	return s.encodeResult(v)
+}
+
+// Put binds global name to a replicated value.
+func (s *Session) Put(name string, v transport.Value) *transport.ErrorInfo {
+	if !validName(name) {
+		return &transport.ErrorInfo{Kind: transport.KindRuntime, Msg: fmt.Sprintf("put: %q is not a valid global name", name)}
+	}
+	sv, err := ToStarlark(v)
+	if err != nil {
+		return &transport.ErrorInfo{Kind: transport.KindRuntime, Msg: fmt.Sprintf("put %s: %v", name, err)}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.globals[name] = sv
+	s.refreshSnapshot()
+	return nil
+}
+
+// validName reports whether name is a Starlark identifier that may be bound.
+func validName(name string) bool {
+	switch name {
+	case "", "None", "True", "False":
+		return false
+	}
+	e, err := FileOptions().ParseExpr("<name>", name, 0)
+	if err != nil {
+		return false
+	}
+	id, ok := e.(*syntax.Ident)
+	return ok && id.Name == name
+}
+
+// Reset gives the session a fresh namespace (built-in modules back); the
+// chunk counter is kept so chunk names stay unique.
+func (s *Session) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resetGlobals()
+	s.sources = make(map[string]string)
+	s.thread = s.newThread()
+	s.refreshSnapshot()
+}
+
+// Globals returns the sorted names of the user's globals: everything but the
+// predeclared modules and values, unless the user rebound them.
+func (s *Session) Globals() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.userGlobals()
+}
