@@ -324,6 +324,7 @@ func (d *decoder) value(depth int) (Value, error) {
 	if depth > d.maxDepth {
 		return Value{}, d.errf("nested deeper than %d", d.maxDepth)
 	}
+	start := d.off
 	major, arg, err := d.head()
 	if err != nil {
 		return Value{}, err
@@ -364,7 +365,6 @@ func (d *decoder) value(depth int) (Value, error) {
 	case 6:
 		return d.tagged(arg, depth)
 	case 7:
-		start := d.off - 1
 		switch d.b[start] & 31 {
 		case 20:
 			return Bool(false), nil

@@ -1,0 +1,66 @@
+package transport
+
+import (
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// runHandshake runs ServerHandshake against a peer that answers the
+// challenge with the given raw bytes.
+func runHandshake(t testing.TB, token []byte, reply func(ch *Msg) []byte) error {
+	srv, cli := net.Pipe()
+	defer srv.Close()
+	go func() {
+		defer cli.Close()
+		ch, err := ReadMsg(cli, 0)
+		if err != nil {
+			return
+		}
+		_, _ = cli.Write(reply(ch))
+		_, _ = io.Copy(io.Discard, cli)
+	}()
+	_, err := ServerHandshake(srv, token, &HostInfo{}, "test", time.Second)
+	return err
+}
+
+func frame(m *Msg) []byte { b, _ := AppendFrame(nil, m); return b }
+
+func TestServerHandshake(t *testing.T) {
+	tok := []byte("0123456789abcdef")
+	good := func(ch *Msg) []byte {
+		return frame(&Msg{T: THello, Version: ProtocolVersion, Proof: authProof(tok, ch.Nonce, nil)})
+	}
+	if err := runHandshake(t, tok, good); err != nil {
+		t.Fatalf("good hello: %v", err)
+	}
+	wrong := func(ch *Msg) []byte {
+		return frame(&Msg{T: THello, Version: ProtocolVersion, Proof: authProof([]byte("wrong-token-0000"), ch.Nonce, nil)})
+	}
+	if err := runHandshake(t, tok, wrong); !errors.Is(err, ErrAuth) {
+		t.Fatalf("wrong token: %v", err)
+	}
+	v2 := func(ch *Msg) []byte { return frame(&Msg{T: THello, Version: 99}) }
+	if err := runHandshake(t, tok, v2); !errors.Is(err, ErrVersion) || err.Error() != "protocol version mismatch: client speaks protocol v99, this server speaks v1" {
+		t.Fatalf("version: %v", err)
+	}
+	garbage := func(*Msg) []byte { return []byte("GET / HTTP/1.1\r\n\r\n") }
+	if err := runHandshake(t, tok, garbage); err == nil {
+		t.Fatal("garbage accepted")
+	}
+}
+
+func FuzzServerHandshake(f *testing.F) {
+	f.Add(frame(&Msg{T: THello, Version: 1, Proof: make([]byte, 32)}))
+	f.Add(frame(&Msg{T: THello, Version: 2}))
+	f.Add([]byte("\x00\x00\x00\x02\xa0\x00"))
+	f.Add([]byte("garbage"))
+	tok := []byte("0123456789abcdef")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := runHandshake(t, tok, func(*Msg) []byte { return b }); err == nil {
+			t.Fatal("a hello without the token's proof was accepted")
+		}
+	})
+}
