@@ -60,14 +60,20 @@ func (c *conn) serve() {
 	if s.cfg.TLS != nil {
 		nc = tls.Server(c.raw, s.cfg.TLS)
 	}
-	agent, err := transport.ServerHandshake(nc, s.cfg.Token, &s.info, "rshell "+Version, s.cfg.HandshakeTimeout)
-	if err != nil {
+	logged := false
+	refused := func(agent string, err error) {
+		logged = true
 		if errors.Is(err, transport.ErrAuth) {
-			n := s.auth.fail(c.peer)
+			n := s.auth.fail(c.peer) // only wrong tokens count: a slow or broken peer must not lock others out
 			log.Warn("connection refused: wrong token", "agent", agent, "failures", n)
 		} else {
-			s.auth.fail(c.peer)
 			log.Warn("connection refused: handshake failed", "agent", agent, "err", err)
+		}
+	}
+	agent, err := transport.ServerHandshake(nc, s.cfg.Token, &s.info, "rshell "+Version, s.cfg.HandshakeTimeout, refused)
+	if err != nil {
+		if !logged {
+			refused(agent, err)
 		}
 		return
 	}

@@ -8,6 +8,11 @@ import (
 	"github.com/rshell/rshell/transport"
 )
 
+var knownErrands = map[string]bool{
+	transport.TComplete: true, transport.TNames: true, transport.TGet: true, transport.TPut: true,
+	transport.TReset: true, transport.TUpload: true, transport.TDownload: true,
+}
+
 // serveErrand answers one side request on its own stream.
 func (c *conn) serveErrand(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) {
 	switch m.T {
@@ -17,6 +22,11 @@ func (c *conn) serveErrand(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) 
 	case transport.TInfo:
 		info := c.srv.info
 		_ = c.write(st, &transport.Msg{T: transport.TInfo, Info: &info})
+		return
+	}
+	if !knownErrands[m.T] {
+		c.srv.log.Warn("unknown request", "peer", c.peer, "type", m.T)
+		_ = c.write(st, errMsg(0, transport.KindProtocol, fmt.Sprintf("unknown request %q", m.T)))
 		return
 	}
 	h := c.attached()
@@ -54,8 +64,5 @@ func (c *conn) serveErrand(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) 
 		c.serveUpload(st, r, m)
 	case transport.TDownload:
 		c.serveDownload(st, m)
-	default:
-		c.srv.log.Warn("unknown request", "peer", c.peer, "type", m.T)
-		_ = c.write(st, errMsg(0, transport.KindProtocol, fmt.Sprintf("unknown request %q", m.T)))
 	}
 }

@@ -50,7 +50,9 @@ func channelBinding(c net.Conn) []byte {
 // it sends a challenge, reads the hello and checks its version and proof. On
 // failure the peer is sent an error frame that names the problem but leaks
 // nothing, and the error is returned for the log. token nil means no auth.
-func ServerHandshake(conn net.Conn, token []byte, info *HostInfo, agent string, timeout time.Duration) (peerAgent string, err error) {
+// refused, if not nil, is called before the refusal is sent (so a log line
+// is written before the peer can react to it).
+func ServerHandshake(conn net.Conn, token []byte, info *HostInfo, agent string, timeout time.Duration, refused func(agent string, err error)) (peerAgent string, err error) {
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
 	}
@@ -74,6 +76,9 @@ func ServerHandshake(conn net.Conn, token []byte, info *HostInfo, agent string, 
 		return "", fmt.Errorf("read hello: %w", err)
 	}
 	fail := func(kind, msg string, e error) (string, error) {
+		if refused != nil {
+			refused(hello.Agent, e)
+		}
 		_ = WriteMsg(conn, &Msg{T: TError, Err: &ErrorInfo{Kind: kind, Msg: msg}}, 0)
 		return hello.Agent, e
 	}

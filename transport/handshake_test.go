@@ -22,7 +22,7 @@ func runHandshake(t testing.TB, token []byte, reply func(ch *Msg) []byte) error 
 		_, _ = cli.Write(reply(ch))
 		_, _ = io.Copy(io.Discard, cli)
 	}()
-	_, err := ServerHandshake(srv, token, &HostInfo{}, "test", time.Second)
+	_, err := ServerHandshake(srv, token, &HostInfo{}, "test", time.Second, nil)
 	return err
 }
 
