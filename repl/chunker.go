@@ -2,6 +2,7 @@ package repl
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"go.starlark.net/syntax"
 )
@@ -92,7 +93,9 @@ var chunkOptions = &syntax.FileOptions{
 }
 
 // parseWantsMore parses src and reports false if it has a syntax error that
-// more input cannot mend (one found before the end of the input).
+// more input cannot mend. The errors more input can mend are those at the
+// end of the input: "got end of file", or the newline and outdent tokens the
+// scanner makes up there when a block is open.
 func parseWantsMore(src string) (more bool) {
 	defer func() {
 		if recover() != nil {
@@ -103,11 +106,31 @@ func parseWantsMore(src string) (more bool) {
 	if err == nil {
 		return true
 	}
-	msg := err.Error()
-	if e, ok := err.(syntax.Error); ok {
-		msg = e.Msg
+	e, ok := err.(syntax.Error)
+	if !ok {
+		return false
 	}
-	return strings.Contains(msg, "end of file") || strings.Contains(msg, "EOF")
+	if strings.Contains(e.Msg, "end of file") || strings.Contains(e.Msg, "EOF") {
+		return true
+	}
+	if strings.Contains(e.Msg, "got newline") || strings.Contains(e.Msg, "got outdent") {
+		return atEnd(src, e.Pos)
+	}
+	return false
+}
+
+// atEnd reports whether pos is at or past the end of src (after its last
+// character, on its last line, or beyond).
+func atEnd(src string, pos syntax.Position) bool {
+	lines := int32(strings.Count(src, "\n") + 1)
+	last := src[strings.LastIndexByte(src, '\n')+1:]
+	switch {
+	case pos.Line > lines:
+		return true
+	case pos.Line < lines:
+		return false
+	}
+	return pos.Col > int32(utf8.RuneCountInString(last))
 }
 
 // chunkScan is a small line-at-a-time scanner that tracks what the Starlark

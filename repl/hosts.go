@@ -239,15 +239,48 @@ func (s *shell) addHost(name, addr string, opts transport.Options) (*host, error
 		}
 		s.removeHost(old)
 	}
+	confirmed := false
+	if s.cfg.ConfirmNewHosts && opts.Trust.Confirm == nil && s.lines != nil {
+		opts.Trust.Confirm = func(addr, fp string) bool {
+			ok := s.confirmHost(addr, fp)
+			confirmed = confirmed || ok
+			return ok
+		}
+	}
 	h := &host{name: name, addr: addr, opts: opts, comp: newCompCache()}
 	if err := s.dial(h); err != nil {
-		return nil, err
+		if !confirmed {
+			return nil, err
+		}
+		// The answer may have come after the handshake's deadline; the
+		// certificate is pinned now, so a second try needs no question.
+		if err := s.dial(h); err != nil {
+			return nil, err
+		}
 	}
 	s.hosts = append(s.hosts, h)
 	if s.cfg.Interactive {
 		s.print(s.banner(h))
 	}
 	return h, nil
+}
+
+// confirmHost asks whether to trust a certificate seen for the first time.
+func (s *shell) confirmHost(addr, fp string) bool {
+	s.print(fmt.Sprintf("The authenticity of %s can't be established.\nCertificate fingerprint is %s.\n", addr, fp))
+	for {
+		ans, err := s.lines.ReadLine("Trust it and remember it? [y/N] ")
+		if err != nil {
+			return false
+		}
+		switch strings.ToLower(strings.TrimSpace(ans)) {
+		case "y", "yes":
+			return true
+		case "", "n", "no":
+			return false
+		}
+		s.print("Please answer yes or no.\n")
+	}
 }
 
 func (s *shell) banner(h *host) string {

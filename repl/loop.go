@@ -3,7 +3,6 @@ package repl
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -124,9 +123,10 @@ func (s *shell) prompt() string {
 
 // contPrompt is the continuation prompt, its dots aligned under the end of
 // the host name.
-func (s *shell) contPrompt() string {
-	w := len([]rune(s.prompt())) - 2
-	return fmt.Sprintf("%*s ", max(w+1, 4), "...")
+func (s *shell) contPrompt() string { return contFor(s.prompt()) }
+
+func contFor(prompt string) string {
+	return strings.Repeat(" ", max(len([]rune(prompt))-4, 0)) + "... "
 }
 
 // loop reads and runs chunks and commands until the input ends.

@@ -30,7 +30,7 @@ func (r *Renderer) Value(v transport.Value) string {
 	s := out.b.String()
 	switch {
 	case out.over:
-		s += "\n" + r.paint(styleNote, "... output truncated at "+group(out.limit)+" characters ("+getHint+")")
+		s = strings.TrimRight(s, " \n") + "\n" + r.paint(styleNote, "... output truncated at "+group(out.limit)+" characters ("+getHint+")")
 	case p.abbreviated:
 		s += "\n" + r.paint(styleNote, "(abbreviated: "+getHint+")")
 	}

@@ -63,6 +63,10 @@ type Config struct {
 	Signals bool
 	// DialTimeout bounds each connection attempt; 0 = 15s.
 	DialTimeout time.Duration
+	// ConfirmNewHosts asks the user, through the line reader, whether to
+	// trust a server certificate seen for the first time (hosts whose
+	// Options.Trust.Confirm is nil).
+	ConfirmNewHosts bool
 }
 
 // Run runs the shell until its input ends or :quit, and returns the exit

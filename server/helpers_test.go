@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -132,11 +131,4 @@ func eval(t testing.TB, c *transport.Client, src string) transport.Value {
 func both(t *testing.T, f func(t *testing.T, plaintext bool)) {
 	t.Run("tls", func(t *testing.T) { f(t, false) })
 	t.Run("plain", func(t *testing.T) { f(t, true) })
-}
-
-func writeFile(t testing.TB, path, data string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -62,6 +62,7 @@ type Server struct {
 	wg        sync.WaitGroup // connection goroutines
 	running   sync.WaitGroup // chunks in flight
 	slots     chan struct{}
+	janitor   sync.Once
 }
 
 // New returns a server with cfg.
@@ -138,6 +139,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
+	s.janitor.Do(func() {
+		s.wg.Add(1)
+		go s.expireLoop()
+	})
 
 	var delay time.Duration
 	for {
@@ -162,6 +167,22 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		s.startConn(c)
+	}
+}
+
+// expireLoop drops detached sessions whose TTL passed, until shutdown.
+func (s *Server) expireLoop() {
+	defer s.wg.Done()
+	every := min(s.cfg.SessionTTL/4, time.Minute)
+	t := time.NewTicker(max(every, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.reg.expire()
+		case <-s.baseCtx.Done():
+			return
+		}
 	}
 }
 

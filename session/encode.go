@@ -166,11 +166,13 @@ type RefValue struct {
 
 var _ starlark.Value = (*RefValue)(nil)
 
-func (r *RefValue) String() string        { return r.Repr }
-func (r *RefValue) Type() string          { return "ref" }
-func (r *RefValue) Freeze()               {}
-func (r *RefValue) Truth() starlark.Bool  { return true }
-func (r *RefValue) Hash() (uint32, error) { return starlark.String(r.TypeName + "\x00" + r.Repr).Hash() }
+func (r *RefValue) String() string       { return r.Repr }
+func (r *RefValue) Type() string         { return "ref" }
+func (r *RefValue) Freeze()              {}
+func (r *RefValue) Truth() starlark.Bool { return true }
+func (r *RefValue) Hash() (uint32, error) {
+	return starlark.String(r.TypeName + "\x00" + r.Repr).Hash()
+}
 
 // maxToStarlarkDepth guards the recursion of ToStarlark on trees built in Go
 // (DecodeValue already caps decoded trees).

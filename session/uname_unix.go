@@ -3,7 +3,6 @@
 package session
 
 import (
-
 	"golang.org/x/sys/unix"
 )
 
@@ -20,4 +19,3 @@ func uname() unameInfo {
 		machine:  unix.ByteSliceToString(u.Machine[:]),
 	}
 }
-
