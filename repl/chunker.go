@@ -146,6 +146,7 @@ type chunkScan struct {
 	block   bool // some logical line ended with ':' (a compound statement)
 	blank   bool // the last line was blank
 	lastSig byte // last significant byte of the current logical line
+	nul     bool // a NUL ended the input, as far as Starlark is concerned
 }
 
 // open reports whether the scanned lines cannot yet be a complete chunk.
@@ -155,6 +156,24 @@ func (s *chunkScan) open() bool {
 
 func (s *chunkScan) line(line string) {
 	s.blank = s.quote == 0 && strings.TrimSpace(line) == ""
+	// Starlark reads "\r\n" and a lone "\r" as newlines too.
+	line = strings.TrimSuffix(line, "\r")
+	for {
+		i := strings.IndexByte(line, '\r')
+		if i < 0 {
+			break
+		}
+		s.physLine(line[:i])
+		line = line[i+1:]
+	}
+	s.physLine(line)
+}
+
+// physLine scans one line as Starlark's scanner sees lines.
+func (s *chunkScan) physLine(line string) {
+	if s.nul {
+		return
+	}
 	s.cont = false
 	s.strCont = false
 	i := 0
@@ -185,7 +204,16 @@ func (s *chunkScan) line(line string) {
 			continue
 		}
 		switch c {
+		case 0:
+			// Starlark's scanner takes a NUL outside a string for the
+			// end of the input.
+			s.nul = true
+			return
 		case '#':
+			if strings.IndexByte(line[i:], 0) >= 0 {
+				s.nul = true // a NUL ends the comment, then the input
+				return
+			}
 			i = len(line)
 			continue
 		case '\'', '"':

@@ -141,12 +141,25 @@ func FuzzChunker(f *testing.F) {
 	for _, tc := range chunkerCases {
 		f.Add(strings.Join(tc.lines, "\n"))
 	}
-	for _, s := range []string{"", "\\", "'''", "\"\\", "(\n\n", "def f():\n", "x = '\\\n", "\xff(", "#\\", "if x:\n  y\n\n"} {
+	for _, s := range []string{"", "\\", "'''", "\"\\", "(\n\n", "def f():\n", "x = '\\\n", "\xff(", "#\\", "if x:\n  y\n\n",
+		"\x00(", "#\x00\n(", "\\\r", "x = 1\r(", "def f():\r  return 1\r"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
 		more := NeedsMore(src)
 		lines := strings.Split(src, "\n")
+		// The line scanner must agree with Starlark's: source that parses
+		// has no open bracket or string. (A final backslash may parse:
+		// Starlark takes a trailing "\r" for a newline.)
+		if _, err := chunkOptions.Parse("<fuzz>", src, 0); err == nil {
+			var sc chunkScan
+			for _, line := range lines {
+				sc.line(line)
+			}
+			if sc.depth > 0 || sc.quote != 0 {
+				t.Errorf("valid source %q scanned as open: %+v", src, sc)
+			}
+		}
 		if len(lines) > 64 {
 			return // the Chunker parses long chunks only now and then
 		}

@@ -43,6 +43,9 @@ type shell struct {
 }
 
 func newShell(ctx context.Context, cfg Config) *shell {
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 15 * time.Second
+	}
 	s := &shell{
 		ctx: ctx, cfg: cfg,
 		r: &Renderer{

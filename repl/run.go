@@ -83,9 +83,6 @@ func Run(ctx context.Context, cfg Config) int {
 	if cfg.In == nil {
 		cfg.In = os.Stdin
 	}
-	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = 15 * time.Second
-	}
 	s := newShell(ctx, cfg)
 	defer s.close()
 

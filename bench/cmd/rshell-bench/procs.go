@@ -75,7 +75,15 @@ type proc struct {
 }
 
 func start(ctx context.Context, cpus, name string, args ...string) (*proc, error) {
+	return startEnv(ctx, nil, cpus, name, args...)
+}
+
+// startEnv is start with extra environment variables (KEY=VALUE).
+func startEnv(ctx context.Context, env []string, cpus, name string, args ...string) (*proc, error) {
 	c := command(ctx, cpus, name, args...)
+	if len(env) > 0 {
+		c.Env = append(os.Environ(), env...)
+	}
 	p := &proc{cmd: c, stderr: &tailBuffer{max: 8 << 10}, done: make(chan struct{})}
 	in, err := c.StdinPipe()
 	if err != nil {

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/rshell/rshell/server"
+	"github.com/rshell/rshell/transport"
+)
+
+// runFallbackServer is used only when cmd/rshell does not build: it starts
+// the server package the way `rshell serve` does (certificate made in
+// <state-dir>/tls, token file, TLS and auth on, default limits except
+// max-conns) and logs the same "addr=" line the harness waits for.
+func runFallbackServer(listen, tokenFile, stateDir string, maxConns int, cpuprofile string) error {
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	tok, _, err := transport.EnsureTokenFile(tokenFile)
+	if err != nil {
+		return err
+	}
+	cert, err := transport.LoadOrCreateCert(filepath.Join(stateDir, "tls"))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Config{
+		Token: tok, TLS: transport.ServerTLSConfig(cert, nil), MaxConns: maxConns,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	fmt.Fprintf(os.Stderr, "msg=\"server started (bench fallback, in-process)\" addr=%s\n", ln.Addr())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-sigs:
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		return nil
+	}
+}
