@@ -313,3 +313,19 @@ func TestDialErrorsSayWhatToDo(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestMemoryWatchdogStopsChunks(t *testing.T) {
+	ts := start(t, false, func(c *server.Config) { c.MaxMemory = 256 << 20 })
+	c := ts.dial(t)
+	eval(t, c, "x = 42")
+	// Grows without bound until the watchdog stops it.
+	_, err := c.Eval(testCtx(t), "a = []\nwhile True:\n    a.append('x' * 100000)", nil)
+	var re *transport.RemoteError
+	if !errors.As(err, &re) || re.Kind() != transport.KindLimit || !strings.Contains(re.Info.Msg, "--max-memory 256 MiB") {
+		t.Fatalf("got %v", err)
+	}
+	eval(t, c, "a = None")
+	if v := eval(t, c, "x"); !v.Equal(transport.Int(42)) {
+		t.Fatalf("x = %+v", v)
+	}
+}

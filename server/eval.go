@@ -115,6 +115,8 @@ func (c *conn) runChunk(st *yamux.Stream, h *hosted, run *running, req *transpor
 		stopTimer = t.Stop
 	}
 	run.set(req.Seq, cancel)
+	s.chunks.add(run)
+	defer s.chunks.remove(run)
 	h.setLast(transport.LastChunk{Seq: req.Seq, State: "running"})
 
 	out := func(text string) {
@@ -137,6 +139,9 @@ func (c *conn) runChunk(st *yamux.Stream, h *hosted, run *running, req *transpor
 			} else {
 				ei.Msg = "deadline exceeded (the remote work was stopped)"
 			}
+		case errors.Is(cause, errMemory):
+			ei.Kind = transport.KindLimit
+			ei.Msg = memoryMessage(s.cfg.MaxMemory)
 		case s.baseCtx.Err() != nil:
 			ei.Kind = transport.KindShutdown
 			ei.Msg = "the server is shutting down (the remote work was stopped)"

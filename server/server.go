@@ -37,6 +37,8 @@ type Config struct {
 	KeepAlive        time.Duration // yamux keepalive interval; 0 = 15s
 	WriteTimeout     time.Duration // 0 = 10s
 
+	MaxMemory int64 // bytes; running chunks are cancelled near it; 0 = no watchdog
+
 	AuthFailures int           // failed handshakes per peer address per AuthWindow before refusal; 0 = 10
 	AuthWindow   time.Duration // 0 = 1 minute
 }
@@ -63,6 +65,7 @@ type Server struct {
 	running   sync.WaitGroup // chunks in flight
 	slots     chan struct{}
 	janitor   sync.Once
+	chunks    chunkSet
 }
 
 // New returns a server with cfg.
@@ -115,7 +118,7 @@ func New(cfg Config) *Server {
 			"max_conns": int64(cfg.MaxConns), "max_streams": int64(cfg.MaxStreams),
 			"max_frame": int64(cfg.MaxFrame), "max_upload": cfg.MaxUpload,
 			"max_steps": int64(cfg.Session.MaxSteps), "max_eval_ms": cfg.Session.MaxEvalTime.Milliseconds(),
-			"session_ttl_s": int64(cfg.SessionTTL.Seconds()),
+			"session_ttl_s": int64(cfg.SessionTTL.Seconds()), "max_memory": cfg.MaxMemory,
 		},
 	}
 	return s
@@ -142,6 +145,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.janitor.Do(func() {
 		s.wg.Add(1)
 		go s.expireLoop()
+		if s.cfg.MaxMemory > 0 {
+			s.wg.Add(1)
+			go s.watchMemory()
+		}
 	})
 
 	var delay time.Duration

@@ -30,7 +30,7 @@ type serveFlags struct {
 	maxSteps                                 uint64
 	maxConns, maxStreams, maxFrame, maxDepth int
 	maxResult, maxOutput                     int
-	maxUpload                                int64
+	maxUpload, maxMemoryMiB                  int64
 }
 
 func newServeCmd() *cobra.Command {
@@ -71,6 +71,7 @@ a remote shell); use --sandbox for namespaces shared with people trusted less.`,
 	fl.IntVar(&f.maxResult, "max-result", 32<<20, "bytes of one encoded result")
 	fl.IntVar(&f.maxDepth, "max-depth", 100, "nesting of a replicated value before it becomes a ref")
 	fl.IntVar(&f.maxOutput, "max-output", 1<<20, "print() bytes per chunk before output is truncated")
+	fl.Int64Var(&f.maxMemoryMiB, "max-memory", 0, "MiB of memory; running chunks are cancelled as the server nears it (0 = no limit)")
 	fl.Int64Var(&f.maxUpload, "max-upload", 1<<30, "bytes of one uploaded file")
 	return cmd
 }
@@ -116,7 +117,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		},
 		SessionTTL: f.sessionTTL, HandshakeTimeout: f.handshakeTimeout,
 		MaxConns: f.maxConns, MaxStreams: f.maxStreams, MaxFrame: f.maxFrame, MaxUpload: f.maxUpload,
-		KeepAlive: f.keepAlive,
+		KeepAlive: f.keepAlive, MaxMemory: f.maxMemoryMiB << 20,
 	}
 	tokenDesc := "no auth"
 	if !f.noAuth {
