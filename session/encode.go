@@ -147,7 +147,7 @@ func (e *encoder) value(v starlark.Value, depth int) {
 	case *RefValue:
 		e.enc.Ref(v.TypeName, v.Repr)
 	default:
-		repr := v.String()
+		repr := safeString(v)
 		if len(repr) > maxRefRepr {
 			repr = trimPartialRune(repr[:maxRefRepr]) + "…"
 		}

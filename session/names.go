@@ -324,6 +324,17 @@ func (r *reprWriter) value(v starlark.Value) {
 		}
 		r.write(")")
 	default:
-		r.write(v.String())
+		r.write(safeString(v))
 	}
+}
+
+// safeString is v.String(), or a placeholder if that panics (a value of a
+// Go type from outside the interpreter may).
+func safeString(v starlark.Value) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = "<" + v.Type() + " (repr failed)>"
+		}
+	}()
+	return v.String()
 }

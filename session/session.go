@@ -202,6 +202,14 @@ func (p panicError) Error() string { return fmt.Sprintf("internal error in built
 func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) (value []byte, ei *transport.ErrorInfo) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer func() {
+		// A panic outside the interpreter (a custom value's String, say):
+		// the session must keep working all the same.
+		if r := recover(); r != nil {
+			s.thread = s.newThread()
+			value, ei = nil, &transport.ErrorInfo{Kind: transport.KindRuntime, Msg: panicError{r}.Error()}
+		}
+	}()
 	s.chunks++
 	if file == "" {
 		file = fmt.Sprintf("<in[%d]>", s.chunks)
@@ -233,7 +241,10 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	}
 	th.SetLocal(ctxKey, ctx)
 	s.out, s.outN, s.outCut, s.stepsOver = out, 0, false, false
-	defer func() { s.out = nil }()
+	defer func() {
+		s.out = nil
+		th.SetLocal(ctxKey, nil)
+	}()
 
 	guard := &cancelGuard{thread: th}
 	stop := context.AfterFunc(ctx, guard.cancel)

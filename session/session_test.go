@@ -599,3 +599,24 @@ func TestScalarsRoundTrip(t *testing.T) {
 	}
 	wantValue(t, evalOK(t, s, "back"), v)
 }
+
+// badRepr is a value whose String panics.
+type badRepr struct{}
+
+func (badRepr) String() string        { panic("no repr") }
+func (badRepr) Type() string          { return "bad" }
+func (badRepr) Freeze()               {}
+func (badRepr) Truth() starlark.Bool  { return true }
+func (badRepr) Hash() (uint32, error) { return 0, nil }
+
+func TestPanicOutsideInterpreter(t *testing.T) {
+	bad := starlark.NewBuiltin("bad", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+		return badRepr{}, nil
+	})
+	s := New(Options{Extra: starlark.StringDict{"bad": bad}})
+	wantValue(t, evalOK(t, s, "bad()"), transport.Ref("bad", "<bad (repr failed)>"))
+	if n := s.Names(); len(n) != 1 || n[0].Repr != "<bad (repr failed)>" {
+		t.Errorf("Names = %+v", n)
+	}
+	wantValue(t, evalOK(t, s, "6"), transport.Int(6))
+}
