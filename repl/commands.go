@@ -134,7 +134,7 @@ func suggest(name string) string {
 			best, bestD = c.name, d
 		}
 	}
-	if bestD > max(len(name), 3) {
+	if bestD >= max(len(name), 4) { // nothing alike
 		return ""
 	}
 	return best

@@ -49,7 +49,10 @@ func startServer(t *testing.T, plaintext bool) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(cfg)
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close(); <-done })

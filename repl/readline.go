@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -60,7 +61,7 @@ func newReadline(in io.Reader, out io.Writer, comp *completer, hist *history.His
 // ReadLine reads one line (or a recalled multi-line chunk, with its
 // newlines) at prompt.
 func (r *rlReader) ReadLine(prompt string) (string, error) {
-	r.painter.set(contFor(prompt))
+	r.painter.set(prompt)
 	r.rl.SetPrompt(prompt)
 	line, err := r.rl.Readline()
 	if err == readline.ErrInterrupt {
@@ -81,38 +82,55 @@ func (r *rlReader) Width() int { return readline.GetScreenWidth() }
 func (r *rlReader) Close() error { return r.rl.Close() }
 
 // contPainter shows the lines of a recalled multi-line chunk under a
-// continuation prompt, as they were typed.
+// continuation prompt, as they were typed. readline knows nothing of
+// newlines in its buffer: before redrawing it clears only the cursor's
+// row, so the painter also moves up over the rows it drew above and
+// clears them.
 type contPainter struct {
-	mu   sync.Mutex
-	cont []rune
+	mu     sync.Mutex
+	prompt []rune
+	cont   []rune
+	above  int // rows drawn above the cursor's row by the last paint
 }
 
-func (p *contPainter) set(cont string) {
+func (p *contPainter) set(prompt string) {
 	p.mu.Lock()
-	p.cont = []rune(cont)
+	p.prompt, p.cont, p.above = []rune(prompt), []rune(contFor(prompt)), 0
 	p.mu.Unlock()
 }
 
 func (p *contPainter) Paint(line []rune, _ int) []rune {
-	hasNL := false
-	for _, r := range line {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(line)
+	submitted := n > 0 && line[n-1] == '\n' // Enter, Ctrl-C and Ctrl-D end the buffer with '\n'
+	if submitted {
+		n--
+	}
+	rows := 0
+	for _, r := range line[:n] {
 		if r == '\n' {
-			hasNL = true
-			break
+			rows++
 		}
 	}
-	if !hasNL {
+	if rows == 0 && p.above == 0 {
 		return line
 	}
-	p.mu.Lock()
-	cont := p.cont
-	p.mu.Unlock()
-	out := make([]rune, 0, len(line)+4*len(cont))
-	for _, r := range line {
+	var out []rune
+	if p.above > 0 {
+		// readline wrote the prompt on the last row; redraw from the first.
+		out = append(out, []rune(fmt.Sprintf("\x1b[%dA\r\x1b[J", p.above))...)
+		out = append(out, p.prompt...)
+	}
+	for i, r := range line {
 		out = append(out, r)
-		if r == '\n' {
-			out = append(out, cont...)
+		if r == '\n' && i < n {
+			out = append(out, p.cont...)
 		}
+	}
+	p.above = rows
+	if submitted {
+		p.above = 0
 	}
 	return out
 }

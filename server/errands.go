@@ -56,10 +56,10 @@ func (c *conn) serveErrand(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) 
 			_ = c.write(st, &transport.Msg{T: transport.TError, Err: ei})
 			return
 		}
-		_ = c.write(st, &transport.Msg{T: transport.TOK})
+		_ = c.write(st, &transport.Msg{T: transport.TOK, Warn: c.srv.persist(h)})
 	case transport.TReset:
 		h.sess.Reset()
-		_ = c.write(st, &transport.Msg{T: transport.TOK})
+		_ = c.write(st, &transport.Msg{T: transport.TOK, Warn: c.srv.persist(h)})
 	case transport.TUpload:
 		c.serveUpload(st, r, m)
 	case transport.TDownload:

@@ -57,7 +57,7 @@ func (c *conn) serveEval(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) {
 	c.h = h
 	c.mu.Unlock()
 	s.log.Info("session attached", "peer", c.peer, "session", shortID(h.id), "resumed", resumed, "ns", h.ns)
-	if err := c.write(st, &transport.Msg{T: transport.TAttached, Session: h.id, Secret: h.secret, NS: h.ns, Resumed: resumed, Last: h.lastChunk()}); err != nil {
+	if err := c.write(st, &transport.Msg{T: transport.TAttached, Session: h.id, Secret: h.secret, NS: h.ns, Resumed: resumed, Last: h.lastChunk(), NotRestored: h.takeNotRestored()}); err != nil {
 		return
 	}
 
@@ -153,12 +153,14 @@ func (c *conn) runChunk(st *yamux.Stream, h *hosted, run *running, req *transpor
 			state = "cancelled"
 		}
 		h.setLast(transport.LastChunk{Seq: req.Seq, State: state, Err: ei})
+		s.persist(h) // a failed chunk may have changed the namespace before failing
 		s.logRemoteError(c.peer, h, req, ei)
 		_ = c.write(st, &transport.Msg{T: transport.TError, Seq: req.Seq, Err: ei})
 		return
 	}
 	h.setLast(transport.LastChunk{Seq: req.Seq, State: "done", Value: val})
-	_ = c.write(st, &transport.Msg{T: transport.TResult, Seq: req.Seq, Value: val})
+	warn := s.persist(h)
+	_ = c.write(st, &transport.Msg{T: transport.TResult, Seq: req.Seq, Value: val, Warn: warn})
 }
 
 func (s *Server) logRemoteError(peer string, h *hosted, req *transport.Msg, ei *transport.ErrorInfo) {

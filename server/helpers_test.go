@@ -85,7 +85,10 @@ func start(t testing.TB, plaintext bool, edit func(*server.Config)) *testServer 
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(cfg)
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {

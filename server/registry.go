@@ -19,10 +19,20 @@ type hosted struct {
 	sess       *session.Session
 	created    time.Time
 
-	mu       sync.Mutex
-	attached int
-	detached time.Time
-	last     transport.LastChunk
+	mu          sync.Mutex
+	attached    int
+	detached    time.Time
+	last        transport.LastChunk
+	notRestored []string // told to the first client that resumes after a restart
+}
+
+// takeNotRestored returns, once, what a restart could not bring back.
+func (h *hosted) takeNotRestored() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.notRestored
+	h.notRestored = nil
+	return n
 }
 
 func (h *hosted) setLast(l transport.LastChunk) {
@@ -43,8 +53,9 @@ func (h *hosted) lastChunk() *transport.LastChunk {
 
 // registry holds every session of the server.
 type registry struct {
-	opts session.Options
-	ttl  time.Duration
+	opts  session.Options
+	ttl   time.Duration
+	store *store // nil without a state dir
 
 	mu    sync.Mutex
 	byID  map[string]*hosted
@@ -99,6 +110,15 @@ func (r *registry) attach(m *transport.Msg) (*hosted, bool, *transport.ErrorInfo
 	return h, resumed, nil
 }
 
+func (r *registry) add(h *hosted) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.byID[h.id] = h
+	if h.ns != "" {
+		r.named[h.ns] = h
+	}
+}
+
 func (r *registry) newLocked() *hosted {
 	h := &hosted{id: randomHex(16), secret: randomHex(16), sess: session.New(r.opts), created: time.Now()}
 	r.byID[h.id] = h
@@ -124,6 +144,9 @@ func (r *registry) expireLocked(now time.Time) {
 			delete(r.byID, id)
 			if h.ns != "" {
 				delete(r.named, h.ns)
+			}
+			if r.store != nil {
+				_ = r.store.remove(id)
 			}
 		}
 	}

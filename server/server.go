@@ -28,6 +28,8 @@ type Config struct {
 
 	Session    session.Options
 	SessionTTL time.Duration // detached sessions live this long; 0 = 24h
+	// StateDir holds the durable session store; "" keeps sessions in memory only.
+	StateDir string
 
 	HandshakeTimeout time.Duration // 0 = 10s
 	MaxConns         int           // 0 = 1024
@@ -66,10 +68,13 @@ type Server struct {
 	slots     chan struct{}
 	janitor   sync.Once
 	chunks    chunkSet
+	store     *store // nil without a state dir
 }
 
-// New returns a server with cfg.
-func New(cfg Config) *Server {
+// New returns a server with cfg. With a StateDir it opens the durable
+// store and brings back every session in it; a store that cannot be used
+// at all is an error (a corrupt one is moved aside instead).
+func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -109,6 +114,20 @@ func New(cfg Config) *Server {
 		conns:      map[*conn]struct{}{},
 		slots:      make(chan struct{}, cfg.MaxConns),
 	}
+	if cfg.StateDir != "" {
+		st, err := openStore(cfg.StateDir, cfg.Logger)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.store = st
+		s.reg.store = st
+		if err := s.restoreSessions(); err != nil {
+			st.close()
+			cancel()
+			return nil, err
+		}
+	}
 	host, _ := os.Hostname()
 	s.info = transport.HostInfo{
 		Hostname: host, OS: runtime.GOOS, Arch: runtime.GOARCH, Version: Version,
@@ -121,7 +140,7 @@ func New(cfg Config) *Server {
 			"session_ttl_s": int64(cfg.SessionTTL.Seconds()), "max_memory": cfg.MaxMemory,
 		},
 	}
-	return s
+	return s, nil
 }
 
 // Info is the host info the server sends to clients.
@@ -278,6 +297,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.mu.Lock()
+	if s.store != nil {
+		if cerr := s.store.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		s.store = nil
+	}
+	s.mu.Unlock()
 	return err
 }
 

@@ -31,6 +31,7 @@ type encoder struct {
 	over     bool // the encoding passed limit: stop
 	// path holds the mutable containers being encoded, for cycle detection.
 	path []starlark.Value
+	refs int // ref leaves written: values that did not travel whole
 }
 
 func (e *encoder) check() bool {
@@ -53,10 +54,12 @@ func (e *encoder) onPath(v starlark.Value) bool {
 // reports whether v was written as a ref leaf instead.
 func (e *encoder) leaf(v starlark.Value, depth int, cycleRepr string) bool {
 	if depth >= e.maxDepth {
+		e.refs++
 		e.enc.Ref(v.Type(), ShortRepr(v, reprLimit))
 		return true
 	}
 	if cycleRepr != "" && e.onPath(v) {
+		e.refs++
 		e.enc.Ref(v.Type(), cycleRepr)
 		return true
 	}
@@ -145,12 +148,14 @@ func (e *encoder) value(v starlark.Value, depth int) {
 		}
 		e.path = e.path[:len(e.path)-1]
 	case *RefValue:
+		e.refs++
 		e.enc.Ref(v.TypeName, v.Repr)
 	default:
 		repr := safeString(v)
 		if len(repr) > maxRefRepr {
 			repr = trimPartialRune(repr[:maxRefRepr]) + "…"
 		}
+		e.refs++
 		e.enc.Ref(v.Type(), repr)
 	}
 	e.check()

@@ -69,13 +69,26 @@ func (s *Session) refreshSnapshot() {
 		globals: make([]string, 0, len(s.globals)),
 		attrs:   make(map[string][]string),
 	}
+	if s.builtinAttrs == nil {
+		s.builtinAttrs = make(map[string][]string, len(s.builtins))
+		for k, v := range s.builtins {
+			s.builtinAttrs[k] = attrNames(v)
+		}
+	}
 	for k, v := range s.globals {
 		snap.globals = append(snap.globals, k)
+		if a, ok := s.builtinAttrs[k]; ok && !s.isUserGlobal(k, v) {
+			if len(a) > 0 {
+				snap.attrs[k] = a
+			}
+			continue
+		}
 		if a := attrNames(v); len(a) > 0 {
 			snap.attrs[k] = a
 		}
 	}
 	sort.Strings(snap.globals)
+	s.snapDirty = false
 	s.snapMu.Lock()
 	s.snap = snap
 	s.snapMu.Unlock()
@@ -107,11 +120,13 @@ func attrNames(v starlark.Value) []string {
 
 // Names describes the user's globals, sorted by name, with short reprs. It
 // never waits behind a running chunk: then it answers from the snapshot
-// taken when the last chunk ended.
+// taken the last time Names or Complete ran between chunks.
 func (s *Session) Names() []transport.NameInfo {
 	if s.mu.TryLock() {
 		defer s.mu.Unlock()
-		s.refreshSnapshot()
+		if s.snapDirty {
+			s.refreshSnapshot()
+		}
 	}
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
@@ -124,6 +139,9 @@ func (s *Session) Names() []transport.NameInfo {
 func (s *Session) Complete(prefix string) []string {
 	if s.mu.TryLock() {
 		defer s.mu.Unlock()
+		if s.snapDirty {
+			s.refreshSnapshot()
+		}
 		return s.completeLocked(prefix)
 	}
 	s.snapMu.Lock()

@@ -526,6 +526,7 @@ func TestNamesCompleteGlobals(t *testing.T) {
 func TestNamesDoNotBlockBehindChunk(t *testing.T) {
 	s := New(Options{})
 	evalOK(t, s, "counter = 0\nitems = []")
+	s.Names() // between chunks: refreshes the snapshot answered from below
 	ctx, cancel := context.WithCancel(context.Background())
 	done := startChunk(t, s, ctx, "print('started')\nwhile True:\n    counter += 1\n    items.append(counter)\n    if len(items) > 1000:\n        items.clear()\n    mine = counter\n")
 	for i := 0; i < 200; i++ {

@@ -51,7 +51,7 @@ a remote shell); use --sandbox for namespaces shared with people trusted less.`,
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:18812", "address to listen on (host:port; ':18812' for every interface)")
 	fl.StringVar(&f.tokenFile, "token-file", "", "token file, created 0600 with 256 random bits if missing (default "+transport.DefaultTokenFile()+")")
 	fl.BoolVar(&f.noAuth, "no-auth", false, "accept clients without a token (loopback listen addresses only)")
-	fl.StringVar(&f.stateDir, "state-dir", "", "directory for the TLS certificate (default "+transport.StateDir()+")")
+	fl.StringVar(&f.stateDir, "state-dir", "", "directory for durable sessions and the TLS certificate; 'none' keeps sessions in memory only (default "+transport.StateDir()+")")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "use this certificate (PEM) instead of the self-signed one")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "the key (PEM) for --tls-cert")
 	fl.StringVar(&f.clientCA, "client-ca", "", "require client certificates signed by this CA (PEM)")
@@ -148,7 +148,17 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %v", f.listen, err)
 	}
-	srv := server.New(cfg)
+	if f.stateDir != "none" {
+		cfg.StateDir = f.stateDir
+		if cfg.StateDir == "" {
+			cfg.StateDir = transport.StateDir()
+		}
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	log.Info(fmt.Sprintf("server started on %s (%s, %s)", ln.Addr(), tlsDesc, tokenDesc), "addr", ln.Addr().String())
 
 	sigs := make(chan os.Signal, 2)
@@ -190,7 +200,7 @@ func serverTLS(f *serveFlags) (*tls.Config, string, error) {
 		}
 	default:
 		dir := f.stateDir
-		if dir == "" {
+		if dir == "" || dir == "none" {
 			dir = transport.StateDir()
 		}
 		cert, err = transport.LoadOrCreateCert(filepath.Join(dir, "tls"))
@@ -237,10 +247,14 @@ func startEmbedded() (*embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start the embedded server: %w", err)
 	}
-	srv := server.New(server.Config{
+	srv, err := server.New(server.Config{
 		Token: tok, TLS: transport.ServerTLSConfig(cert, nil),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	e := &embedded{Addr: ln.Addr().String(), Token: tok, Fingerprint: transport.Fingerprint(cert.Certificate[0]), srv: srv, done: make(chan error, 1)}
 	go func() { e.done <- srv.Serve(ln) }()
 	return e, nil

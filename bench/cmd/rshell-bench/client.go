@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rshell/rshell/transport"
@@ -31,6 +32,7 @@ type clientResult struct {
 	Resumed  []int64 `json:"resumed_ns,omitempty"`
 	Ops      int64   `json:"ops,omitempty"`
 	Seconds  float64 `json:"seconds,omitempty"`
+	CPU      int64   `json:"cpu_ns,omitempty"` // this process's CPU time during the run
 	Repr     string  `json:"repr,omitempty"`
 	Note     string  `json:"note,omitempty"`
 	DidCheck bool    `json:"checked,omitempty"`
@@ -108,7 +110,7 @@ func runClient(a clientArgs) error {
 				return err
 			}
 		}
-		r.Ops, r.Seconds, err = throughput(a.dur, func() error { _, err := eval("1+1"); return err })
+		r.Ops, r.Seconds, r.CPU, err = throughput(a.dur, func() error { _, err := eval("1+1"); return err })
 	case "cancel":
 		r.Samples, err = cancelWorkload(ctx, c, a.n)
 		r.DidCheck = err == nil
@@ -151,21 +153,31 @@ func timeN(warm, n int, f func() error) ([]int64, error) {
 
 // throughput prints "ready", waits for a line on stdin ("go"), then runs f
 // back to back for d.
-func throughput(d time.Duration, f func() error) (int64, float64, error) {
+func throughput(d time.Duration, f func() error) (int64, float64, int64, error) {
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		return 0, 0, fmt.Errorf("waiting for go: %w", err)
+		return 0, 0, 0, fmt.Errorf("waiting for go: %w", err)
 	}
 	var ops int64
+	cpu0 := cpuTime()
 	t0 := time.Now()
 	end := t0.Add(d)
 	for time.Now().Before(end) {
 		if err := f(); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		ops++
 	}
-	return ops, time.Since(t0).Seconds(), nil
+	return ops, time.Since(t0).Seconds(), cpuTime() - cpu0, nil
+}
+
+// cpuTime is this process's user + system CPU time in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // connectWorkload: one dial to "localhost" warms the code paths under a

@@ -19,9 +19,9 @@ import (
 
 // runFallbackServer is used only when cmd/rshell does not build: it starts
 // the server package the way `rshell serve` does (certificate made in
-// <state-dir>/tls, token file, TLS and auth on, default limits except
-// max-conns) and logs the same "addr=" line the harness waits for.
-func runFallbackServer(listen, tokenFile, stateDir string, maxConns int, cpuprofile string) error {
+// <state-dir>/tls, durable sessions in <state-dir>, token file, TLS and
+// auth on, default limits except max-conns) and logs the same "addr=" line the harness waits for.
+func runFallbackServer(listen, tokenFile, stateDir string, maxConns int, cpuprofile string, memory bool) error {
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
@@ -45,10 +45,17 @@ func runFallbackServer(listen, tokenFile, stateDir string, maxConns int, cpuprof
 	if err != nil {
 		return err
 	}
-	srv := server.New(server.Config{
-		Token: tok, TLS: transport.ServerTLSConfig(cert, nil), MaxConns: maxConns,
+	cfg := server.Config{
+		Token: tok, TLS: transport.ServerTLSConfig(cert, nil), MaxConns: maxConns, StateDir: stateDir,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if memory {
+		cfg.StateDir = ""
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "msg=\"server started (bench fallback, in-process)\" addr=%s\n", ln.Addr())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

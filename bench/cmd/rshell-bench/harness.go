@@ -157,17 +157,28 @@ func (h *harness) startRShell(ctx context.Context, cpus, name string) (*rsServer
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	// The server's XDG directories point into the temp dir, so nothing of
+	// the user's is read or written.
+	env := append([]string{"XDG_STATE_HOME=" + filepath.Join(dir, "xdg-state"), "XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg-config")}, h.cfg.serverEnv...)
+	certDir := filepath.Join(s.stateDir, "tls")
 	var err error
 	if h.rshellBin != "" {
-		s.p, err = startEnv(ctx, h.cfg.serverEnv, cpus, h.rshellBin, "serve", "--listen", "127.0.0.1:0", "--token-file", s.token,
-			"--state-dir", s.stateDir, "--max-conns", "20000")
+		stateArg := s.stateDir
+		if h.cfg.memory {
+			stateArg, certDir = "none", filepath.Join(dir, "xdg-state", "rshell", "tls")
+		}
+		s.p, err = startEnv(ctx, env, cpus, h.rshellBin, "serve", "--listen", "127.0.0.1:0", "--token-file", s.token,
+			"--state-dir", stateArg, "--max-conns", "20000")
 	} else {
 		args := []string{"-role", "rshell-server", "-addr", "127.0.0.1:0", "-token-file", s.token, "-state-dir", s.stateDir, "-max-conns", "20000"}
+		if h.cfg.memory {
+			args = append(args, "-memory-sessions")
+		}
 		if h.cfg.cpuprofile != "" {
 			s.profile = h.cfg.cpuprofile + "." + name
 			args = append(args, "-cpuprofile", s.profile)
 		}
-		s.p, err = startEnv(ctx, h.cfg.serverEnv, cpus, h.self, args...)
+		s.p, err = startEnv(ctx, env, cpus, h.self, args...)
 	}
 	if err != nil {
 		return nil, err
@@ -184,7 +195,7 @@ func (h *harness) startRShell(ctx context.Context, cpus, name string) (*rsServer
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	b, err := os.ReadFile(filepath.Join(s.stateDir, "tls", "cert.pem"))
+	b, err := os.ReadFile(filepath.Join(certDir, "cert.pem"))
 	if err != nil {
 		s.p.stop()
 		return nil, err
@@ -192,7 +203,7 @@ func (h *harness) startRShell(ctx context.Context, cpus, name string) (*rsServer
 	blk, _ := pem.Decode(b)
 	if blk == nil {
 		s.p.stop()
-		return nil, errors.New("no certificate in " + filepath.Join(s.stateDir, "tls", "cert.pem"))
+		return nil, errors.New("no certificate in " + filepath.Join(certDir, "cert.pem"))
 	}
 	s.fp = transport.Fingerprint(blk.Bytes)
 	return s, nil
@@ -274,7 +285,9 @@ func runOne(ctx context.Context, mk func(context.Context) (*proc, error)) (clien
 
 // throughputRun starts n client processes, waits until each is connected
 // and warm ("ready"), tells all to go at once and adds up their rates.
-func throughputRun(ctx context.Context, n int, mk func(context.Context) (*proc, error)) (float64, error) {
+// serverPID, when not 0, is the server whose CPU use per operation is
+// reported (cpuPerOp).
+func throughputRun(ctx context.Context, n, serverPID int, mk func(context.Context) (*proc, error)) (rate float64, cpuPerOp, clientCPUPerOp time.Duration, err error) {
 	ps := make([]*proc, 0, n)
 	defer func() {
 		for _, p := range ps {
@@ -284,36 +297,44 @@ func throughputRun(ctx context.Context, n int, mk func(context.Context) (*proc, 
 	for range n {
 		p, err := mk(ctx)
 		if err != nil {
-			return 0, err
+			return 0, 0, 0, err
 		}
 		ps = append(ps, p)
 	}
 	for _, p := range ps {
 		l, err := p.readLine(5 * time.Minute)
 		if err != nil {
-			return 0, err
+			return 0, 0, 0, err
 		}
 		if l != "ready" {
-			return 0, fmt.Errorf("client said %q, not ready", l)
+			return 0, 0, 0, fmt.Errorf("client said %q, not ready", l)
 		}
 	}
+	cpu0 := procCPU(serverPID)
 	for _, p := range ps {
 		if _, err := io.WriteString(p.stdin, "go\n"); err != nil {
-			return 0, err
+			return 0, 0, 0, err
 		}
 	}
-	var rate float64
+	var ops, clientCPU int64
 	for _, p := range ps {
 		r, err := collect(p, 5*time.Minute)
 		if err != nil {
-			return 0, err
+			return 0, 0, 0, err
 		}
 		if r.Seconds > 0 {
 			rate += float64(r.Ops) / r.Seconds
 		}
+		ops += r.Ops
+		clientCPU += r.CPU
 	}
+	cpu := procCPU(serverPID) - cpu0
 	ps = ps[:0]
-	return rate, nil
+	if ops > 0 {
+		cpuPerOp = cpu / time.Duration(ops)
+		clientCPUPerOp = time.Duration(clientCPU / ops)
+	}
+	return rate, cpuPerOp, clientCPUPerOp, nil
 }
 
 // idleResult is the server-side cost of n idle connections.

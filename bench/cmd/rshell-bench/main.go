@@ -42,6 +42,7 @@ type config struct {
 	skipIdle     bool
 	cpuprofile   string
 	inproc       bool
+	memory       bool
 	only         map[string]bool
 	serverEnv    []string
 }
@@ -78,6 +79,7 @@ func main() {
 	flag.IntVar(&cfg.idleN, "idle", 0, "idle connections for idle_conn_rss (default 10000; 200 with -quick)")
 	flag.BoolVar(&cfg.skipIdle, "skip-idle", false, "skip idle_conn_rss")
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the rshell server to this file (runs the server package in-process instead of the rshell binary)")
+	flag.BoolVar(&cfg.memory, "memory-sessions", false, "run the server with --state-dir none (sessions in memory only) instead of durable sessions, the default")
 	flag.BoolVar(&cfg.inproc, "inproc-server", false, "run the server package in a process of this binary instead of the rshell binary")
 	var only, serverEnv string
 	flag.StringVar(&only, "only", "", "comma-separated metrics to run (default all), e.g. -only eval_rtt,replicate_N100000")
@@ -100,7 +102,7 @@ func main() {
 	case "rshell-client":
 		err = runClient(clientArgs{addr: addr, tokenFile: tokenFile, fp: fp, workload: workload, n: n, reps: reps, dur: dur})
 	case "rshell-server":
-		err = runFallbackServer(addr, tokenFile, stateD, maxConns, cfg.cpuprofile)
+		err = runFallbackServer(addr, tokenFile, stateD, maxConns, cfg.cpuprofile, cfg.memory)
 	case "floor-server":
 		err = runFloorServer()
 	case "floor-client":

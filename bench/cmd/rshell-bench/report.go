@@ -19,7 +19,7 @@ type report struct {
 	// load averages (1 min) before and after: other work on the machine
 	// makes every number worse and noisier.
 	loadStart, loadEnd string
-	free    *run
+	free               *run
 }
 
 func fmtTime(ns float64) string {
@@ -158,6 +158,11 @@ func (rep *report) markdown() string {
 	w("- date: %s (took %s)\n", rep.date.UTC().Format("2006-01-02 15:04 MST"), rep.elapsed.Round(time.Second))
 	w("- machine: %d vCPUs (nproc), %s, host %s, %s/%s\n", runtime.NumCPU(), rep.machine, host, runtime.GOOS, runtime.GOARCH)
 	w("- Go: %s; rshell server: %s\n", runtime.Version(), rep.server)
+	sessions := "durable (the default: each chunk's changes are written to the session store in the state dir, synced, before the answer)"
+	if rep.cfg.memory {
+		sessions = "in memory only (--state-dir none)"
+	}
+	w("- rshell sessions: %s\n", sessions)
 	w("- RPyC: %s\n", rep.rpyc)
 	w("- mode: %s; eval_rtt/floor samples %d; throughput %s per level; idle connections %d\n", mode, rep.cfg.evalN, rep.cfg.dur, rep.cfg.idleN)
 	w("- load average (1, 5, 15 min) at start: %s; at end: %s\n", rep.loadStart, rep.loadEnd)

@@ -86,6 +86,7 @@ def main():
             print("ready", flush=True)
             sys.stdin.readline()
             ops = 0
+            cpu0 = time.process_time_ns()
             t0 = time.perf_counter()
             end = t0 + a.dur
             while time.perf_counter() < end:
@@ -93,6 +94,7 @@ def main():
                 ops += 1
             r["ops"] = ops
             r["seconds"] = time.perf_counter() - t0
+            r["cpu_ns"] = time.process_time_ns() - cpu0
         else:
             raise SystemExit("unknown workload %r" % a.workload)
         c.close()

@@ -210,23 +210,23 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 		}
 		t0 := time.Now()
 		x := res.add(name, "rate")
-		rate, err := throughputRun(ctx, c, func(ctx context.Context) (*proc, error) { return h.rsClientProc(ctx, cc, rs, "throughput", 0, 0) })
+		rate, cpu, ccpu, err := throughputRun(ctx, c, rs.p.pid(), func(ctx context.Context) (*proc, error) { return h.rsClientProc(ctx, cc, rs, "throughput", 0, 0) })
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", name, err)
 		}
-		x.rs = stat{ok: true, median: rate, n: c}
+		x.rs = stat{ok: true, median: rate, n: c, note: cpuNote(cpu, ccpu)}
 		if rp != nil {
-			rate, err := throughputRun(ctx, c, func(ctx context.Context) (*proc, error) { return h.rpClientProc(ctx, cc, rp, "throughput", 0, 0) })
+			rate, cpu, ccpu, err := throughputRun(ctx, c, rp.p.pid(), func(ctx context.Context) (*proc, error) { return h.rpClientProc(ctx, cc, rp, "throughput", 0, 0) })
 			if err != nil {
 				x.rp.note = "failed"
 				res.notes = append(res.notes, fmt.Sprintf("RPyC %s failed: %v", name, err))
 			} else {
-				x.rp = stat{ok: true, median: rate, n: c}
+				x.rp = stat{ok: true, median: rate, n: c, note: cpuNote(cpu, ccpu)}
 			}
 		} else {
 			x.rp.note = "not installed"
 		}
-		progress("%s: rshell %.0f/s, RPyC %.0f/s [%s]", name, x.rs.median, x.rp.median, since(t0))
+		progress("%s: rshell %.0f/s (%s), RPyC %.0f/s (%s) [%s]", name, x.rs.median, x.rs.note, x.rp.median, x.rp.note, since(t0))
 	}
 
 	if want("cancel_latency") {
@@ -247,6 +247,10 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 		}
 	}
 	return res, nil
+}
+
+func cpuNote(server, client time.Duration) string {
+	return fmt.Sprintf("CPU/eval: server %s, client %s", fmtTime(float64(server)), fmtTime(float64(client)))
 }
 
 func since(t time.Time) string { return time.Since(t).Round(100 * time.Millisecond).String() }

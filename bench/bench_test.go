@@ -1,0 +1,217 @@
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/rshell/rshell/server"
+	"github.com/rshell/rshell/transport"
+)
+
+// testServer is an in-process server on 127.0.0.1 with TLS and token auth,
+// configured as `rshell serve` is.
+type testServer struct {
+	addr string
+	opts transport.Options
+}
+
+func startServer(tb testing.TB) *testServer {
+	tb.Helper()
+	certPEM, keyPEM, err := transport.SelfSignedPEM()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tok := []byte("bench-token-0123456789abcdef0123456789")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := server.New(server.Config{
+		Token: tok, TLS: transport.ServerTLSConfig(cert, nil),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	return &testServer{
+		addr: ln.Addr().String(),
+		opts: transport.Options{Token: tok, Trust: transport.TrustOptions{Fingerprint: transport.Fingerprint(cert.Certificate[0])}},
+	}
+}
+
+func (s *testServer) dial(tb testing.TB) *transport.Client {
+	tb.Helper()
+	c, err := transport.Dial(context.Background(), s.addr, s.opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// BenchmarkEvalRTT is one trivial chunk (1+1) on a reused connection: the
+// client's request, the server's parse, eval and encode, and the reply.
+func BenchmarkEvalRTT(b *testing.B) {
+	c := startServer(b).dial(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := c.Eval(ctx, "1+1", nil)
+		if err != nil || v.Int != 2 {
+			b.Fatal(v, err)
+		}
+	}
+}
+
+// BenchmarkEvalParallel is 1+1 from several connections at once.
+func BenchmarkEvalParallel(b *testing.B) {
+	s := startServer(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		c := s.dial(b)
+		for pb.Next() {
+			if _, err := c.Eval(ctx, "1+1", nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkReplicateDict is a full local copy of a dict of N string keys
+// to 3-int lists: server conversion and encoding, transfer, client decoding.
+func BenchmarkReplicateDict(b *testing.B) {
+	s := startServer(b)
+	ctx := context.Background()
+	for _, n := range []int{1000, 100000} {
+		b.Run(fmt.Sprintf("N%d", n), func(b *testing.B) {
+			c := s.dial(b)
+			if _, err := c.Eval(ctx, fmt.Sprintf("d = {'k%%d' %% i: [i, i + 1, i + 2] for i in range(%d)}", n), nil); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				v, err := c.Eval(ctx, "d", nil)
+				if err != nil || v.Len() != n {
+					b.Fatal(v.Len(), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkStreamRoundTrip is 16 bytes each way on one reused stream:
+// "tls-mux" is rshell's mux (transport.ServerMux/ClientMux, header and body
+// coalesced into one write) over TLS 1.3 on loopback, the transport floor
+// under eval_rtt; "yamux-tcp" is stock yamux on plain TCP, for comparison.
+func BenchmarkStreamRoundTrip(b *testing.B) {
+	b.Run("tls-mux", func(b *testing.B) {
+		certPEM, keyPEM, err := transport.SelfSignedPEM()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := transport.ServerTLSConfig(cert, nil)
+		streamRoundTrip(b,
+			func(c net.Conn) (*yamux.Session, error) {
+				tc := tls.Server(c, cfg)
+				if err := tc.Handshake(); err != nil {
+					return nil, err
+				}
+				return transport.ServerMux(tc, transport.MuxOptions{})
+			},
+			func(c net.Conn) (*yamux.Session, error) {
+				tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+				if err := tc.Handshake(); err != nil {
+					return nil, err
+				}
+				return transport.ClientMux(tc, transport.MuxOptions{})
+			})
+	})
+	b.Run("yamux-tcp", func(b *testing.B) {
+		cfg := yamux.DefaultConfig()
+		cfg.LogOutput = io.Discard
+		streamRoundTrip(b,
+			func(c net.Conn) (*yamux.Session, error) { return yamux.Server(c, cfg) },
+			func(c net.Conn) (*yamux.Session, error) { return yamux.Client(c, cfg) })
+	})
+}
+
+func streamRoundTrip(b *testing.B, server, client func(net.Conn) (*yamux.Session, error)) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := server(c)
+		if err != nil {
+			c.Close()
+			return
+		}
+		defer s.Close()
+		st, err := s.Accept()
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 16)
+		for {
+			if _, err := io.ReadFull(st, buf); err != nil {
+				return
+			}
+			if _, err := st.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := client(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.Open()
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := st.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(st, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,385 @@
+package session
+
+import (
+	"fmt"
+	"hash/maphash"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/rshell/rshell/transport"
+)
+
+// Record is one global as the durable store keeps it: a replicated value,
+// or the source of the def or lambda that made a function, or only the
+// type of something that cannot be restored.
+type Record struct {
+	Name   string `cbor:"name"`
+	Kind   string `cbor:"kind"`            // RecordValue, RecordFunc or RecordLost
+	Value  []byte `cbor:"value,omitempty"` // RecordValue: the value's encoding
+	Source string `cbor:"src,omitempty"`   // RecordFunc: the def or lambda
+	Func   string `cbor:"func,omitempty"`  // RecordFunc: the function's own name
+	File   string `cbor:"file,omitempty"`  // RecordFunc: where it was defined
+	Line   int    `cbor:"line,omitempty"`
+	Order  int    `cbor:"order,omitempty"` // RecordFunc: when its file first ran (functions are made again in this order)
+	Type   string `cbor:"type,omitempty"`  // the Starlark type
+	Refs   bool   `cbor:"refs,omitempty"`  // RecordValue: parts of it did not travel (refs)
+}
+
+// Record kinds.
+const (
+	RecordValue = "value"
+	RecordFunc  = "func"
+	RecordLost  = "lost"
+)
+
+// Delta is what changed in a namespace since the previous Changes call.
+type Delta struct {
+	Reset   bool              // the namespace was cleared first
+	Changed []Record          // globals bound or changed
+	Removed []string          // globals gone
+	Sources map[string]string // source of files that defined functions, new since the last call
+}
+
+// Empty reports whether nothing changed.
+func (d Delta) Empty() bool {
+	return !d.Reset && len(d.Changed) == 0 && len(d.Removed) == 0 && len(d.Sources) == 0
+}
+
+// durability is the session's memory of what it last reported to the store.
+type durability struct {
+	reset   bool
+	hashes  map[string]uint64         // name -> hash of the record last reported
+	values  map[string]starlark.Value // name -> immutable value last reported (skip re-encoding)
+	sources map[string]bool           // files whose source was reported
+}
+
+var seed = maphash.MakeSeed()
+
+func recordHash(r *Record) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	h.WriteString(r.Kind)
+	h.Write(r.Value)
+	h.WriteString(r.Source)
+	h.WriteString(r.Type)
+	return h.Sum64()
+}
+
+// immutable reports whether v can never change in place, so an identical
+// binding needs no new record.
+func immutable(v starlark.Value) bool {
+	switch v := v.(type) {
+	case starlark.NoneType, starlark.Bool, starlark.Int, starlark.Float, starlark.String, starlark.Bytes, *starlark.Function:
+		return true
+	case starlark.Tuple:
+		for _, x := range v {
+			if !immutable(x) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// Changes returns what changed in the namespace since the previous call,
+// for the durable store. The first call returns everything.
+func (s *Session) Changes() Delta {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := &s.dur
+	if d.hashes == nil || d.reset {
+		d.hashes, d.values, d.sources = map[string]uint64{}, map[string]starlark.Value{}, map[string]bool{}
+	}
+	out := Delta{Reset: d.reset}
+	d.reset = false
+	seen := make(map[string]bool, len(s.globals))
+	for name, v := range s.globals {
+		if !s.isUserGlobal(name, v) {
+			continue
+		}
+		seen[name] = true
+		if old, ok := d.values[name]; ok && immutable(v) && sameValue(old, v) {
+			continue
+		}
+		r := s.record(name, v)
+		h := recordHash(&r)
+		if old, ok := d.hashes[name]; ok && old == h {
+			continue
+		}
+		d.hashes[name] = h
+		if immutable(v) {
+			d.values[name] = v
+		} else {
+			delete(d.values, name)
+		}
+		if r.Kind == RecordFunc && !d.sources[r.File] {
+			if src, ok := s.sources[r.File]; ok {
+				if out.Sources == nil {
+					out.Sources = map[string]string{}
+				}
+				out.Sources[r.File] = src
+				d.sources[r.File] = true
+			}
+		}
+		out.Changed = append(out.Changed, r)
+	}
+	for name := range d.hashes {
+		if !seen[name] {
+			delete(d.hashes, name)
+			delete(d.values, name)
+			out.Removed = append(out.Removed, name)
+		}
+	}
+	sort.Slice(out.Changed, func(i, j int) bool { return out.Changed[i].Name < out.Changed[j].Name })
+	sort.Strings(out.Removed)
+	return out
+}
+
+// record describes one global for the store. Needs s.mu.
+func (s *Session) record(name string, v starlark.Value) Record {
+	if fn, ok := v.(*starlark.Function); ok {
+		if src, file, line, ok := s.funcSource(fn); ok {
+			return Record{Name: name, Kind: RecordFunc, Source: src, Func: fn.Name(), File: file, Line: line, Order: s.fileOrder[file], Type: v.Type()}
+		}
+		return Record{Name: name, Kind: RecordLost, Type: v.Type()}
+	}
+	var enc transport.Encoder
+	e := encoder{enc: &enc, maxDepth: s.opts.MaxDepth}
+	e.value(v, 0)
+	if e.refs > 0 && !hasContent(v) {
+		return Record{Name: name, Kind: RecordLost, Type: v.Type()}
+	}
+	return Record{Name: name, Kind: RecordValue, Value: enc.Bytes(), Type: v.Type(), Refs: e.refs > 0}
+}
+
+// hasContent reports whether v is a container whose other parts are worth
+// keeping even if some of it became refs.
+func hasContent(v starlark.Value) bool {
+	switch v.(type) {
+	case *starlark.List, *starlark.Dict, *starlark.Set, starlark.Tuple:
+		return true
+	}
+	return false
+}
+
+// funcSource finds the def statement or lambda expression that made fn in
+// the kept source of its file: only functions defined at the top level of
+// a chunk or file can be made again from their source.
+func (s *Session) funcSource(fn *starlark.Function) (src, file string, line int, ok bool) {
+	pos := fn.Position()
+	file = pos.Filename()
+	text, found := s.sources[file]
+	if !found {
+		return "", "", 0, false
+	}
+	f, err := FileOptions().Parse(file, text, 0)
+	if err != nil {
+		return "", "", 0, false
+	}
+	var node syntax.Node
+	for _, stmt := range f.Stmts {
+		if d, isDef := stmt.(*syntax.DefStmt); isDef && d.Name.Name == fn.Name() && d.Def.Line == pos.Line {
+			node = d
+			break
+		}
+	}
+	if node == nil && fn.Name() == "lambda" {
+		for _, stmt := range f.Stmts {
+			syntax.Walk(stmt, func(n syntax.Node) bool {
+				if l, isLambda := n.(*syntax.LambdaExpr); isLambda && l.Lambda.Line == pos.Line && l.Lambda.Col == pos.Col {
+					node = l
+				}
+				return node == nil
+			})
+			if node != nil {
+				break
+			}
+		}
+		if _, isLambda := node.(*syntax.LambdaExpr); isLambda && !topLevelLambda(f, node) {
+			return "", "", 0, false
+		}
+	}
+	if node == nil {
+		return "", "", 0, false
+	}
+	start, end := node.Span()
+	return sliceSource(text, start, end), file, int(start.Line), true
+}
+
+// topLevelLambda reports whether a lambda sits outside every def, so that
+// it closes over nothing but globals.
+func topLevelLambda(f *syntax.File, target syntax.Node) bool {
+	inside := false
+	for _, stmt := range f.Stmts {
+		if d, ok := stmt.(*syntax.DefStmt); ok {
+			syntax.Walk(d, func(n syntax.Node) bool {
+				if n == target {
+					inside = true
+				}
+				return !inside
+			})
+		}
+	}
+	return !inside
+}
+
+// sliceSource returns the text between two positions (1-based lines and columns).
+func sliceSource(text string, start, end syntax.Position) string {
+	lines := strings.SplitAfter(text, "\n")
+	var b strings.Builder
+	for l := int(start.Line); l <= int(end.Line) && l-1 < len(lines); l++ {
+		line := lines[l-1]
+		from, to := 0, len(line)
+		if l == int(start.Line) {
+			from = min(int(start.Col)-1, len(line))
+		}
+		if l == int(end.Line) {
+			to = min(max(int(end.Col)-1, from), len(line))
+		}
+		b.WriteString(line[from:to])
+	}
+	return b.String()
+}
+
+// Restore brings back a namespace from the store: values exactly,
+// functions by running their defining source again (with their original
+// file name and line numbers, so tracebacks still point at them). It
+// returns what could not be restored, each with the reason.
+func (s *Session) Restore(records []Record, sources map[string]string) (notRestored []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for file, src := range sources {
+		s.sources[file] = src
+		// New chunks must not reuse a restored chunk's name.
+		var n int
+		if _, err := fmt.Sscanf(file, "<in[%d]>", &n); err == nil && n > s.chunks {
+			s.chunks = n
+		}
+	}
+	var funcs []Record
+	for _, r := range records {
+		switch r.Kind {
+		case RecordValue:
+			v, err := transport.DecodeValue(r.Value, 0)
+			if err == nil {
+				var sv starlark.Value
+				if sv, err = ToStarlark(v); err == nil {
+					s.globals[r.Name] = sv
+					if r.Refs {
+						notRestored = append(notRestored, fmt.Sprintf("%s (a %s: parts that were functions or modules came back as refs)", r.Name, r.Type))
+					}
+					continue
+				}
+			}
+			notRestored = append(notRestored, fmt.Sprintf("%s (a %s: %v)", r.Name, r.Type, err))
+		case RecordFunc:
+			funcs = append(funcs, r)
+		default:
+			notRestored = append(notRestored, fmt.Sprintf("%s (a %s cannot be saved)", r.Name, r.Type))
+		}
+	}
+	notRestored = append(notRestored, s.restoreFuncs(funcs)...)
+	sort.Strings(notRestored)
+	// What was just restored is what the store holds.
+	s.dur = durability{}
+	s.snapDirty = true
+	return notRestored
+}
+
+// restoreFuncs makes functions again from their source, in the order
+// their files first ran. The defs of one file run together as one chunk,
+// laid out at their original lines, so they see each other as they did
+// and tracebacks keep their positions. Needs s.mu.
+func (s *Session) restoreFuncs(funcs []Record) (notRestored []string) {
+	sort.SliceStable(funcs, func(i, j int) bool {
+		a, b := funcs[i], funcs[j]
+		if a.Order != b.Order {
+			return a.Order < b.Order
+		}
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+	thread := &starlark.Thread{Name: "restore", Print: func(*starlark.Thread, string) {}}
+	for i := 0; i < len(funcs); {
+		j := i
+		for j < len(funcs) && funcs[j].File == funcs[i].File {
+			j++
+		}
+		group := funcs[i:j]
+		i = j
+		if s.fileOrder[group[0].File] == 0 {
+			s.fileOrder[group[0].File] = group[0].Order
+		}
+		var defs strings.Builder
+		line := 1
+		done := map[int]bool{}
+		for _, r := range group {
+			if strings.HasPrefix(r.Source, "lambda") || done[r.Line] || r.Line < line {
+				continue
+			}
+			done[r.Line] = true
+			defs.WriteString(strings.Repeat("\n", r.Line-line))
+			defs.WriteString(r.Source)
+			defs.WriteString("\n")
+			line = r.Line + strings.Count(r.Source, "\n") + 1
+		}
+		made := map[string]starlark.Value{}
+		if defs.Len() > 0 {
+			scratch := make(starlark.StringDict, len(s.globals))
+			for k, v := range s.globals {
+				scratch[k] = v
+			}
+			f, err := FileOptions().Parse(group[0].File, defs.String(), 0)
+			if err == nil {
+				err = starlark.ExecREPLChunk(f, thread, scratch)
+			}
+			if err != nil {
+				for _, r := range group {
+					notRestored = append(notRestored, fmt.Sprintf("%s (function: %v)", r.Name, err))
+				}
+				continue
+			}
+			for _, r := range group {
+				if fn, ok := scratch[r.Func].(*starlark.Function); ok && fn.Position().Line == int32(r.Line) {
+					made[r.Func+"@"+fmt.Sprint(r.Line)] = fn
+				}
+			}
+		}
+		for _, r := range group {
+			if strings.HasPrefix(r.Source, "lambda") {
+				if err := s.restoreLambda(r, thread); err != nil {
+					notRestored = append(notRestored, fmt.Sprintf("%s (function: %v)", r.Name, err))
+				}
+				continue
+			}
+			v, ok := made[r.Func+"@"+fmt.Sprint(r.Line)]
+			if !ok {
+				notRestored = append(notRestored, fmt.Sprintf("%s (function: its definition did not run again)", r.Name))
+				continue
+			}
+			s.globals[r.Name] = v
+		}
+	}
+	return notRestored
+}
+
+// restoreLambda evaluates a lambda again at its original position. Needs s.mu.
+func (s *Session) restoreLambda(r Record, thread *starlark.Thread) error {
+	pad := strings.Repeat("\n", max(r.Line-1, 0))
+	expr, err := FileOptions().ParseExpr(r.File, pad+r.Source, 0)
+	if err != nil {
+		return err
+	}
+	v, err := starlark.EvalExprOptions(FileOptions(), thread, expr, s.globals)
+	if err != nil {
+		return err
+	}
+	s.globals[r.Name] = v
+	return nil
+}
