@@ -23,6 +23,9 @@ func (c *conn) serveErrand(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) 
 		info := c.srv.info
 		_ = c.write(st, &transport.Msg{T: transport.TInfo, Info: &info})
 		return
+	case transport.TSessions:
+		_ = c.write(st, &transport.Msg{T: transport.TSessions, List: c.srv.reg.list(c.attached())})
+		return
 	}
 	if !knownErrands[m.T] {
 		c.srv.log.Warn("unknown request", "peer", c.peer, "type", m.T)

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"sort"
 	"sync"
 	"time"
 
@@ -162,4 +163,30 @@ func (r *registry) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.byID)
+}
+
+// list describes every session, oldest first; mine is the asking
+// connection's own session (or nil).
+func (r *registry) list(mine *hosted) []transport.SessionInfo {
+	r.mu.Lock()
+	all := make([]*hosted, 0, len(r.byID))
+	for _, h := range r.byID {
+		all = append(all, h)
+	}
+	r.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].created.Before(all[j].created) })
+	now := time.Now()
+	out := make([]transport.SessionInfo, 0, len(all))
+	for _, h := range all {
+		h.mu.Lock()
+		si := transport.SessionInfo{ID: shortID(h.id), NS: h.ns, AgeS: int64(now.Sub(h.created).Seconds()), Attached: h.attached, Mine: h == mine}
+		if h.attached == 0 && !h.detached.IsZero() {
+			si.IdleS = int64(now.Sub(h.detached).Seconds())
+		}
+		h.mu.Unlock()
+		si.Names = len(h.sess.Names())
+		si.Chunks = h.sess.ChunkCount()
+		out = append(out, si)
+	}
+	return out
 }

@@ -345,3 +345,16 @@ func TestSessionsRunInParallel(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestSessionsList(t *testing.T) {
+	ts := start(t, false, nil)
+	a, b := ts.dial(t), ts.dial(t)
+	eval(t, a, "x = 1\ny = 2")
+	list, err := b.Sessions(testCtx(t))
+	if err != nil || len(list) != 2 {
+		t.Fatalf("sessions %+v %v", list, err)
+	}
+	if list[0].Names != 2 || list[0].Attached != 1 || list[0].Mine || !list[1].Mine || len(list[0].ID) != 8 {
+		t.Fatalf("sessions %+v", list)
+	}
+}

@@ -424,3 +424,12 @@ func (c *Client) HostInfo(ctx context.Context) (HostInfo, error) {
 	}
 	return *m.Info, nil
 }
+
+// Sessions lists the sessions the server holds.
+func (c *Client) Sessions(ctx context.Context) ([]SessionInfo, error) {
+	m, err := c.errand(ctx, &Msg{T: TSessions}, TSessions, nil)
+	if err != nil {
+		return nil, err
+	}
+	return m.List, nil
+}

@@ -41,6 +41,7 @@ const (
 	TEnd         = "end"         // size, sha256
 	TReset       = "reset"       // client → ok
 	TInfo        = "info"        // client → info: info
+	TSessions    = "sessions"    // client → sessions: list (every session the server holds)
 )
 
 // DataChunk is the largest data frame payload of a file transfer.
@@ -92,15 +93,16 @@ type Msg struct {
 	Warn       string          `cbor:"warn,omitempty"`
 
 	// Side errands.
-	Name   string     `cbor:"name,omitempty"`
-	Prefix string     `cbor:"prefix,omitempty"`
-	Names  []string   `cbor:"names,omitempty"`
-	Items  []NameInfo `cbor:"items,omitempty"`
-	Path   string     `cbor:"path,omitempty"`
-	Size   int64      `cbor:"size,omitempty"`
-	SHA256 []byte     `cbor:"sha256,omitempty"`
-	Data   []byte     `cbor:"data,omitempty"`
-	Info   *HostInfo  `cbor:"info,omitempty"`
+	Name   string        `cbor:"name,omitempty"`
+	Prefix string        `cbor:"prefix,omitempty"`
+	Names  []string      `cbor:"names,omitempty"`
+	Items  []NameInfo    `cbor:"items,omitempty"`
+	Path   string        `cbor:"path,omitempty"`
+	Size   int64         `cbor:"size,omitempty"`
+	SHA256 []byte        `cbor:"sha256,omitempty"`
+	Data   []byte        `cbor:"data,omitempty"`
+	Info   *HostInfo     `cbor:"info,omitempty"`
+	List   []SessionInfo `cbor:"list,omitempty"`
 
 	// Error: the terminal frame of a failed request or handshake.
 	Err *ErrorInfo `cbor:"err,omitempty"`
@@ -141,6 +143,18 @@ type LastChunk struct {
 	State string          `cbor:"state"` // "running", "done", "failed", "cancelled", "interrupted"
 	Value cbor.RawMessage `cbor:"value,omitempty"`
 	Err   *ErrorInfo      `cbor:"err,omitempty"`
+}
+
+// SessionInfo describes one session a server holds (never its secret).
+type SessionInfo struct {
+	ID       string `cbor:"id"` // the first 8 hex digits only
+	NS       string `cbor:"ns,omitempty"`
+	AgeS     int64  `cbor:"age_s"`            // seconds since it was created
+	IdleS    int64  `cbor:"idle_s,omitempty"` // seconds since its last client left (0 while attached)
+	Names    int    `cbor:"names"`            // user globals
+	Attached int    `cbor:"attached"`         // clients attached now
+	Chunks   int    `cbor:"chunks"`           // chunks run
+	Mine     bool   `cbor:"mine,omitempty"`   // the asking client's own session
 }
 
 // HostInfo describes the server's host.
