@@ -329,3 +329,21 @@ func TestMemoryWatchdogStopsChunks(t *testing.T) {
 		t.Fatalf("x = %+v", v)
 	}
 }
+
+func TestSandboxRefusesFilesAndOS(t *testing.T) {
+	ts := start(t, false, func(c *server.Config) { c.Session.Sandbox = true })
+	c := ts.dial(t)
+	ctx := testCtx(t)
+	_, err := c.Eval(ctx, "os.getcwd()", nil)
+	var re *transport.RemoteError
+	if !errors.As(err, &re) || !strings.Contains(re.Info.Msg, "os") {
+		t.Fatalf("os in sandbox: %v", err)
+	}
+	err = c.Upload(ctx, strings.NewReader("x"), 1, "/tmp/should-not-exist-rshell", nil)
+	if !errors.As(err, &re) || re.Kind() != transport.KindLimit || !strings.Contains(re.Info.Msg, "--sandbox") {
+		t.Fatalf("upload in sandbox: %v", err)
+	}
+	if v := eval(t, c, "math.floor(2.5) + len('ab')"); !v.Equal(transport.Int(4)) {
+		t.Fatalf("pure computation: %+v", v)
+	}
+}

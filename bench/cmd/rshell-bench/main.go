@@ -136,13 +136,13 @@ func orchestrate(cfg config, placement string) (err error) {
 	if cfg.dur == 0 {
 		cfg.dur = 3 * time.Second
 		if cfg.quick {
-			cfg.dur = 500 * time.Millisecond
+			cfg.dur = 300 * time.Millisecond
 		}
 	}
 	if cfg.evalN == 0 {
 		cfg.evalN = 5000
 		if cfg.quick {
-			cfg.evalN = 500
+			cfg.evalN = 300
 		}
 	}
 	if cfg.idleN == 0 {
@@ -153,7 +153,7 @@ func orchestrate(cfg config, placement string) (err error) {
 	}
 	cfg.connectProcs = 40
 	if cfg.quick {
-		cfg.connectProcs = 4
+		cfg.connectProcs = 3
 	}
 
 	// Children must never outlive the harness: kill them on every return

@@ -140,7 +140,7 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 			}
 		}
 		cf.rs, cr.rs = statOf(fresh), statOf(resumed)
-		if r, ok := rpRun(cf, "connect", pick(100, 10), 0); ok {
+		if r, ok := rpRun(cf, "connect", pick(100, 5), 0); ok {
 			cf.rp = statOf(r.Samples)
 			cr.rp = cf.rp
 		}
@@ -153,7 +153,7 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 		full, fast int
 	}{
 		{"eval_rtt", h.cfg.evalN, h.cfg.evalN},
-		{"fib_define_execute", 200, 20},
+		{"fib_define_execute", 200, 10},
 		{"fib30_eval_repr", 5, 0},
 	} {
 		n := pick(w.full, w.fast)
@@ -185,7 +185,7 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 		t0 := time.Now()
 		reps := max(5, min(50, 500000/n))
 		if q {
-			reps = max(1, min(5, 20000/n))
+			reps = max(1, min(5, 5000/n))
 		}
 		x := res.add(name, "time")
 		r, err := rsRun("replicate", n, reps)
@@ -232,7 +232,7 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 	if want("cancel_latency") {
 		t0 := time.Now()
 		x := res.add("cancel_latency", "time")
-		r, err := rsRun("cancel", pick(30, 5), 0)
+		r, err := rsRun("cancel", pick(30, 3), 0)
 		if err != nil {
 			return res, fmt.Errorf("cancel_latency: %w", err)
 		}
@@ -292,7 +292,7 @@ func (h *harness) idle(ctx context.Context, res *run, rs *rsServer, rp *rpServer
 	n := h.cfg.idleN
 	settle := 3 * time.Second
 	if h.cfg.quick {
-		settle = 500 * time.Millisecond
+		settle = 300 * time.Millisecond
 	}
 	x := res.add("idle_conn_rss", "bytes")
 	fmt.Fprintf(os.Stderr, "  idle_conn_rss: %d idle connections to each server...\n", n)
@@ -336,7 +336,7 @@ func (h *harness) runFree(ctx context.Context) (*run, error) {
 	defer rs.p.stop()
 	n := 30
 	if h.cfg.quick {
-		n = 5
+		n = 3
 	}
 	r, err := runOne(ctx, func(ctx context.Context) (*proc, error) { return h.rsClientProc(ctx, "", rs, "cancel", n, 0) })
 	if err != nil {
