@@ -236,7 +236,10 @@ type Result struct {
 	Value Value
 	Raw   []byte // the value's encoding as received
 	Warn  string // e.g. "not durable: ..."
-	Seq   uint64
+	// Seq is the chunk's number. It is also set when Exec fails with an
+	// error wrapping ErrConnLost after the chunk may have been sent, so a
+	// resuming client can compare it with Attachment.Last.Seq.
+	Seq uint64
 }
 
 // Eval runs src in the remote namespace and returns its value. print()
@@ -275,7 +278,7 @@ func (c *Client) Exec(ctx context.Context, req EvalRequest, onOutput func(string
 		if errors.Is(err, ErrFrameTooLarge) {
 			return Result{}, err
 		}
-		return Result{}, c.lost(err)
+		return Result{Seq: seq}, c.lost(err)
 	}
 	stream := c.eval
 	stop := context.AfterFunc(ctx, func() {
@@ -295,9 +298,9 @@ func (c *Client) Exec(ctx context.Context, req EvalRequest, onOutput func(string
 		f, err := ReadMsg(c.evalR, c.opts.MaxFrame)
 		if err != nil {
 			if isTimeout(err) && ctx.Err() != nil {
-				return Result{}, fmt.Errorf("lost %s (no answer within %s of cancelling the chunk): %w", c.addr, c.opts.CancelGrace, c.lostQuiet())
+				return Result{Seq: seq}, fmt.Errorf("lost %s (no answer within %s of cancelling the chunk): %w", c.addr, c.opts.CancelGrace, c.lostQuiet())
 			}
-			return Result{}, c.lost(err)
+			return Result{Seq: seq}, c.lost(err)
 		}
 		if f.Seq != seq && f.T != TError {
 			continue // a late frame of an earlier, abandoned chunk

@@ -35,6 +35,10 @@ func (e *RemoteError) Traceback() string {
 	if len(e.Info.Frames) > 0 {
 		b.WriteString("Traceback (most recent call last):\n")
 		for _, f := range e.Info.Frames {
+			if f.File == "" {
+				fmt.Fprintf(&b, "  <builtin> in %s\n", f.Func)
+				continue
+			}
 			fmt.Fprintf(&b, "  %s:%d:%d in %s\n", f.File, f.Line, f.Col, f.Func)
 			if s := strings.TrimSpace(f.Source); s != "" {
 				fmt.Fprintf(&b, "    %s\n", s)
