@@ -48,6 +48,7 @@ func (c *conn) serve() {
 	s := c.srv
 	log := s.log.With("peer", c.peer)
 	defer c.raw.Close()
+	log.Info("connection accepted")
 	if tc, ok := c.raw.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}

@@ -555,7 +555,7 @@ func TestNamesDoNotBlockBehindChunk(t *testing.T) {
 
 func TestPut(t *testing.T) {
 	s := New(Options{})
-	v := transport.Dict(transport.String("k"), transport.List(transport.Int(1), transport.Float(-0.0)),
+	v := transport.Dict(transport.String("k"), transport.List(transport.Int(1), transport.Float(math.Copysign(0, -1))),
 		transport.Tuple(transport.Int(1), transport.String("t")), transport.BigInt(new(big.Int).Lsh(big.NewInt(1), 100)))
 	if ei := s.Put("got", v); ei != nil {
 		t.Fatal(ei.Msg)
