@@ -215,3 +215,22 @@ func streamRoundTrip(b *testing.B, server, client func(net.Conn) (*yamux.Session
 		}
 	}
 }
+
+// BenchmarkConnectFirstEval is dial, TLS (resumed after the first
+// iteration: the client session cache is process-wide), auth, attach and
+// the first eval of 1+1, then close.
+func BenchmarkConnectFirstEval(b *testing.B) {
+	s := startServer(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := transport.Dial(ctx, s.addr, s.opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Eval(ctx, "1+1", nil); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}

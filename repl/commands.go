@@ -69,6 +69,8 @@ func init() {
 			run: func(s *shell, _ []string) { s.quit = true }},
 		{name: "reset", summary: "clear the current host's namespace",
 			run: cmdReset},
+		{name: "sessions", summary: "list the sessions the current host keeps: id, namespace, age, idle, names, clients (yours marked)",
+			run: cmdSessions},
 		{name: "timeout", args: "[DURATION|off]", summary: "set or show the deadline for each chunk (e.g. 2s, 1m30s)",
 			run: cmdTimeout, complete: func(_ *shell, n int, word string) []string {
 				if n != 0 {
@@ -78,7 +80,8 @@ func init() {
 			}},
 		{name: "upload", args: "LOCAL [REMOTE]", summary: "upload a local file to the current host (checksummed)",
 			run: cmdUpload, complete: completeLocalFiles(0)},
-		{name: "use", args: "[HOST]", summary: "switch to a host, connecting if needed; alone, list the hosts",
+		{name: "use", args: "[HOST|HOST/NAME]", summary: "switch to a host, connecting if needed; alone, list the hosts",
+			help: "HOST/NAME attaches to the namespace NAME on HOST, shared by every client that names it.",
 			run: cmdUse, complete: completeHosts(0)},
 	}
 }
@@ -252,7 +255,17 @@ func cmdUse(s *shell, args []string) {
 		s.usage("use")
 		return
 	}
+	if s.useTarget(args[0]) { // several hosts, an @group, a host of the config (fanout.go)
+		return
+	}
 	h := s.findHost(args[0])
+	if h == nil && strings.Contains(args[0], "/") { // HOST/NAME: a shared namespace
+		var err error
+		if h, err = s.addShared(args[0]); err != nil {
+			s.fail("%s", connMsg(err))
+			return
+		}
+	}
 	if h == nil {
 		name, addr := splitHostSpec(args[0])
 		var err error
@@ -327,7 +340,7 @@ func (s *shell) listHosts() {
 		if h.info.OS != "" {
 			osArch = Escape(h.info.OS + "/" + h.info.Arch)
 		}
-		rows = append(rows, []string{mark, h.name, h.addr, h.state, rtt, short(h.session), osArch})
+		rows = append(rows, []string{mark, h.name, h.addr, h.stateTextLocked(), rtt, short(h.session), osArch})
 		h.mu.Unlock()
 	}
 	s.print(table(rows))

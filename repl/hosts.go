@@ -1,8 +1,6 @@
 package repl
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -34,6 +32,7 @@ type host struct {
 	info     transport.HostInfo
 	session  string
 	secret   string
+	re       reconnState // reconnect.go
 
 	comp *compCache
 }
@@ -83,82 +82,6 @@ func defaultName(addr string) string {
 	return h
 }
 
-// dial connects h, resuming its session when it had one.
-func (s *shell) dial(h *host) error {
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
-	defer cancel()
-	opts := h.opts
-	h.mu.Lock()
-	resume := h.session != ""
-	if resume {
-		opts.Session, opts.Secret = h.session, h.secret
-	}
-	h.mu.Unlock()
-	c, err := transport.Dial(ctx, h.addr, opts)
-	if err != nil && resume {
-		var re *transport.RemoteError
-		if errors.As(err, &re) { // the session is gone: start a new one
-			opts.Session, opts.Secret = "", ""
-			c, err = transport.Dial(ctx, h.addr, opts)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	att := c.Attachment()
-	h.mu.Lock()
-	h.client = c
-	h.state = stateConnected
-	h.reported = false
-	h.lostWhy = ""
-	h.info = c.Info()
-	h.session, h.secret = att.Session, att.Secret
-	h.mu.Unlock()
-	h.comp.clear()
-	s.watch(h, c)
-	return nil
-}
-
-// watch tells the user when c's connection goes away by itself.
-func (s *shell) watch(h *host, c *transport.Client) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		select {
-		case <-c.Done():
-		case <-s.closing:
-			return
-		}
-		if msg := s.markLost(h, c, "the connection closed"); msg != "" {
-			s.notify(msg)
-		}
-	}()
-}
-
-// markLost records that c (h's client) is gone and returns the notice to
-// print, or "" when it was already told or the loss was ours.
-func (s *shell) markLost(h *host, c *transport.Client, why string) string {
-	select {
-	case <-s.closing:
-		return ""
-	default:
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.client != c || h.state == stateClosed {
-		return ""
-	}
-	h.state = stateLost
-	if h.lostWhy == "" {
-		h.lostWhy = why
-	}
-	if h.reported {
-		return ""
-	}
-	h.reported = true
-	return s.r.Notice("lost %s (%s) — it will reconnect on next use", h.name, h.lostWhy)
-}
-
 // lostReason turns a transport error wrapping ErrConnLost into its
 // parenthesised reason ("connection reset").
 func lostReason(err error) string {
@@ -170,33 +93,6 @@ func lostReason(err error) string {
 		}
 	}
 	return msg
-}
-
-// client returns h's live client, reconnecting (once, bounded) when it was
-// lost.
-func (s *shell) client(h *host) (*transport.Client, error) {
-	c, state := h.snapshot()
-	switch state {
-	case stateConnected:
-		return c, nil
-	case stateClosed:
-		return nil, fmt.Errorf("%s is closed — :connect %s", h.name, h.addr)
-	}
-	if err := s.dial(h); err != nil {
-		return nil, fmt.Errorf("%s is still unreachable: %s", h.name, connMsg(err))
-	}
-	h.mu.Lock()
-	c = h.client
-	h.mu.Unlock()
-	if att := c.Attachment(); att.Resumed {
-		s.print(s.r.Notice("%s is back — session resumed, namespace intact", h.name))
-		if len(att.NotRestored) > 0 {
-			s.print(s.r.Notice("not restored on %s: %s", h.name, strings.Join(att.NotRestored, ", ")))
-		}
-	} else {
-		s.print(s.r.Notice("%s is back — new session %s (the old namespace is gone)", h.name, short(att.Session)))
-	}
-	return c, nil
 }
 
 // connMsg is a connection error as one short line.
@@ -232,6 +128,9 @@ func (s *shell) findHost(name string) *host {
 func (s *shell) addHost(name, addr string, opts transport.Options) (*host, error) {
 	if name == "" {
 		name = defaultName(addr)
+		if opts.NS != "" {
+			name += "/" + opts.NS
+		}
 	}
 	if old := s.findHost(name); old != nil && old.name == name {
 		if _, state := old.snapshot(); state != stateClosed {
@@ -311,7 +210,8 @@ func (s *shell) removeHost(h *host) {
 func (s *shell) closeHost(h *host) {
 	h.mu.Lock()
 	c := h.client
-	h.state = stateClosed
+	h.stopReconnectLocked()
+	h.setStateLocked(stateClosed)
 	h.mu.Unlock()
 	if c != nil {
 		c.Close()

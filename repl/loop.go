@@ -37,6 +37,7 @@ type shell struct {
 	interrupted bool // a script was stopped by Ctrl-C
 
 	completer *completer
+	fan       fanState // several hosts at once (fanout.go)
 	intr      *interrupts
 	closing   chan struct{}
 	wg        sync.WaitGroup
@@ -117,6 +118,9 @@ func (s *shell) close() {
 }
 
 func (s *shell) prompt() string {
+	if s.fan.target != nil {
+		return s.fan.target.label + "> "
+	}
 	name := "(no host)"
 	if s.cur != nil {
 		name = s.cur.name
@@ -145,7 +149,10 @@ func (s *shell) loop() int {
 			prompt = s.contPrompt()
 		}
 		if s.widthFn != nil {
-			s.r.Width = s.widthFn()
+			w := s.widthFn()
+			s.outMu.Lock() // async notices render under outMu
+			s.r.Width = w
+			s.outMu.Unlock()
 		}
 		line, err := s.lines.ReadLine(prompt)
 		if errors.Is(err, ErrInterrupt) {
@@ -220,6 +227,12 @@ func (s *shell) runChunk(text, typed string) {
 		typed = text
 	}
 	s.record(typed)
+	if s.fan.target != nil {
+		if !s.fanChunk(transport.EvalRequest{Src: text}) {
+			s.failed = true
+		}
+		return
+	}
 	if s.cur == nil {
 		s.fail("no host — :connect ADDR first")
 		return
@@ -249,9 +262,20 @@ func (s *shell) exec(h *host, req transport.EvalRequest, showValue bool) bool {
 	ctx, release := s.intr.guard(s.ctx)
 	var ow outWriter
 	ow.s = s
+	s.beginChunk(h)
 	res, err := c.Exec(ctx, req, ow.write)
 	interrupted := release()
 	ow.finish()
+	if err != nil && errors.Is(err, transport.ErrConnLost) {
+		s.failed = true
+		s.chunkLost(h, c, err, res.Seq)
+		s.endChunk(h, c)
+		if interrupted && !s.cfg.Interactive {
+			s.interrupted, s.quit = true, true
+		}
+		return false
+	}
+	s.endChunk(h, c)
 	if err != nil {
 		s.reportErr(h, c, err, interrupted)
 		return false
@@ -281,10 +305,9 @@ func (s *shell) reportErr(h *host, c *transport.Client, err error, interrupted b
 		s.printErr(s.r.Error(h.name, re))
 	case errors.Is(err, transport.ErrConnLost):
 		why := lostReason(err)
-		s.markLost(h, c, why)
-		h.mu.Lock()
-		h.reported = true
-		h.mu.Unlock()
+		if msg := s.markLost(h, c, why, 0); msg != "" {
+			s.printErr(msg)
+		}
 		s.printErr(s.r.Fail("lost %s (%s)", h.name, why))
 		if interrupted && !s.cfg.Interactive {
 			s.interrupted, s.quit = true, true

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chzyer/readline"
 	"github.com/rshell/rshell/history"
+	"github.com/rshell/rshell/inventory"
 	"github.com/rshell/rshell/transport"
 )
 
@@ -67,6 +68,17 @@ type Config struct {
 	// trust a server certificate seen for the first time (hosts whose
 	// Options.Trust.Confirm is nil).
 	ConfirmNewHosts bool
+
+	// Target, when set, is what the shell starts on instead of Hosts: a
+	// host, a comma-separated list, a range or an @group (fanout.go).
+	Target string
+	// Inventory is the hosts and groups file; nil = read InventoryPath
+	// ("" = DefaultConfigPath(), which may be missing) when first needed.
+	Inventory     *inventory.Inventory
+	InventoryPath string
+	// Fanout caps the hosts dialed at once; 0 = the config file's, else
+	// DefaultFanout.
+	Fanout int
 }
 
 // Run runs the shell until its input ends or :quit, and returns the exit
@@ -117,7 +129,11 @@ func Run(ctx context.Context, cfg Config) int {
 	}
 	s.lines = lines
 
-	if !s.connectAll() {
+	if cfg.Target != "" {
+		if !s.startTarget(cfg.Target) {
+			return 1
+		}
+	} else if !s.connectAll() {
 		return 1
 	}
 	return s.loop()
