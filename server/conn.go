@@ -142,7 +142,7 @@ func errMsg(seq uint64, kind, msg string) *transport.Msg {
 // serveStream reads a stream's first frame and dispatches it.
 func (c *conn) serveStream(st *yamux.Stream) {
 	defer st.Close()
-	r := bufio.NewReaderSize(st, 16<<10)
+	r := bufio.NewReaderSize(st, 4<<10)
 	m, err := transport.ReadMsg(r, c.srv.cfg.MaxFrame)
 	if err != nil {
 		if !errors.Is(err, io.EOF) {

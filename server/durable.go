@@ -42,6 +42,11 @@ func (s *Server) persist(h *hosted) string {
 		return ""
 	}
 	d := h.sess.Changes()
+	if d.Empty() {
+		// Nothing to make durable: no disk write, no sync. The stored
+		// last-chunk record catches up with the next change.
+		return ""
+	}
 	if err := s.store.save(h, d); err != nil {
 		s.log.Error("could not write the session store", "session", shortID(h.id), "err", err)
 		return fmt.Sprintf("not durable: the server could not save this session (%v); it is kept in memory only", err)

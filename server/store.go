@@ -50,7 +50,9 @@ func openStore(dir string, log *slog.Logger) (*store, error) {
 	}
 	path := filepath.Join(dir, "sessions.db")
 	open := func() (*bolt.DB, error) {
-		return bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+		// The freelist is rebuilt on open instead of written with every
+		// commit: a commit then costs one sync of the changed pages.
+		return bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	}
 	db, err := open()
 	if errors.Is(err, bolterrors.ErrTimeout) {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"go.starlark.net/lib/json"
@@ -18,9 +19,35 @@ import (
 	"go.starlark.net/starlarkstruct"
 )
 
-// predeclared builds the session's built-in modules, fresh for each
-// namespace so that no unfrozen value is shared between sessions.
+// shared holds the frozen built-in modules, one set for full-power
+// sessions and one for sandboxed ones: frozen values may be shared between
+// sessions (nothing can change them), and building them per session cost
+// an idle connection several KiB.
+var shared [2]struct {
+	once sync.Once
+	d    starlark.StringDict
+}
+
+// predeclared returns the session's built-in modules: frozen and shared,
+// unless opts.Extra asks for a namespace of its own. The returned dict must
+// not be modified.
 func predeclared(opts Options) starlark.StringDict {
+	if opts.Extra != nil {
+		return buildPredeclared(opts)
+	}
+	i := 0
+	if opts.Sandbox {
+		i = 1
+	}
+	sh := &shared[i]
+	sh.once.Do(func() {
+		sh.d = buildPredeclared(opts)
+		sh.d.Freeze()
+	})
+	return sh.d
+}
+
+func buildPredeclared(opts Options) starlark.StringDict {
 	d := starlark.StringDict{
 		"sys":    sysModule(),
 		"time":   timeModule(),

@@ -54,6 +54,121 @@ type durability struct {
 	hashes  map[string]uint64         // name -> hash of the record last reported
 	values  map[string]starlark.Value // name -> immutable value last reported (skip re-encoding)
 	sources map[string]bool           // files whose source was reported
+
+	// touched holds the global names the chunks since the last Changes
+	// mention: only they (and what the functions they call mention) can
+	// have changed, so a big value elsewhere is not encoded again after
+	// every chunk. Every fullEvery calls, everything is checked anyway.
+	touched  map[string]bool
+	calls    int
+	funcRefs map[*starlark.Function][]string // identifiers in a function's def
+}
+
+const fullEvery = 256
+
+// touch records the identifiers a chunk mentions. Needs s.mu.
+func (s *Session) touch(f *syntax.File) {
+	if s.dur.hashes == nil {
+		return // Changes was never called: nothing tracks changes
+	}
+	if s.dur.touched == nil {
+		s.dur.touched = map[string]bool{}
+	}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if id, ok := n.(*syntax.Ident); ok {
+			s.dur.touched[id.Name] = true
+		}
+		return true
+	})
+}
+
+// candidates returns the globals that may have changed since the last
+// Changes, or nil when all must be checked. Needs s.mu.
+func (s *Session) candidates() map[string]bool {
+	d := &s.dur
+	d.calls++
+	if d.calls%fullEvery == 0 {
+		return nil
+	}
+	c := d.touched
+	if c == nil {
+		c = map[string]bool{}
+	}
+	// Functions the chunk named may change what their bodies name, and
+	// so on: follow them.
+	queue := make([]string, 0, len(c))
+	for name := range c {
+		queue = append(queue, name)
+	}
+	for len(queue) > 0 {
+		name := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		fn, ok := s.globals[name].(*starlark.Function)
+		if !ok {
+			continue
+		}
+		refs, ok := d.funcRefs[fn]
+		if !ok {
+			refs = s.funcIdents(fn)
+			if d.funcRefs == nil {
+				d.funcRefs = map[*starlark.Function][]string{}
+			}
+			d.funcRefs[fn] = refs
+		}
+		if refs == nil {
+			return nil // a function whose source is unknown: check everything
+		}
+		for _, r := range refs {
+			if !c[r] {
+				c[r] = true
+				queue = append(queue, r)
+			}
+		}
+	}
+	// A container bound to two names changes under both.
+	shared := map[starlark.Value]bool{}
+	for name := range c {
+		if v, ok := s.globals[name]; ok && !immutable(v) && comparable(v) {
+			shared[v] = true
+		}
+	}
+	for name, v := range s.globals {
+		if !c[name] && !immutable(v) && comparable(v) && shared[v] {
+			c[name] = true
+		}
+	}
+	return c
+}
+
+func comparable(v starlark.Value) bool {
+	switch v.(type) {
+	case *starlark.List, *starlark.Dict, *starlark.Set:
+		return true
+	}
+	return false
+}
+
+// funcIdents lists the identifiers of a function's def (nil if its source
+// is not kept). Needs s.mu.
+func (s *Session) funcIdents(fn *starlark.Function) []string {
+	src, _, _, ok := s.funcSource(fn)
+	if !ok {
+		return nil
+	}
+	f, err := FileOptions().Parse("<def>", src, 0)
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	refs := []string{}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if id, ok := n.(*syntax.Ident); ok && !seen[id.Name] {
+			seen[id.Name] = true
+			refs = append(refs, id.Name)
+		}
+		return true
+	})
+	return refs
 }
 
 var seed = maphash.MakeSeed()
@@ -91,17 +206,24 @@ func (s *Session) Changes() Delta {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := &s.dur
+	var only map[string]bool // nil: check every global
 	if d.hashes == nil || d.reset {
 		d.hashes, d.values, d.sources = map[string]uint64{}, map[string]starlark.Value{}, map[string]bool{}
+	} else {
+		only = s.candidates()
 	}
+	d.touched = nil
 	out := Delta{Reset: d.reset}
 	d.reset = false
 	seen := make(map[string]bool, len(s.globals))
 	for name, v := range s.globals {
-		if !s.isUserGlobal(name, v) {
-			continue
+		if !s.isUserGlobal(name, v) || name == "_" {
+			continue // _ is the last result, not state worth a disk write
 		}
 		seen[name] = true
+		if only != nil && !only[name] {
+			continue
+		}
 		if old, ok := d.values[name]; ok && immutable(v) && sameValue(old, v) {
 			continue
 		}
@@ -128,7 +250,7 @@ func (s *Session) Changes() Delta {
 		out.Changed = append(out.Changed, r)
 	}
 	for name := range d.hashes {
-		if !seen[name] {
+		if !seen[name] && (only == nil || only[name]) {
 			delete(d.hashes, name)
 			delete(d.values, name)
 			out.Removed = append(out.Removed, name)

@@ -90,3 +90,50 @@ func TestChangesReportsOnlyWhatChanged(t *testing.T) {
 	}
 	evalOK(t, s, "z = 1\n_ = 0")
 }
+
+func TestChangesFollowsFunctionsAndAliases(t *testing.T) {
+	s := New(Options{})
+	evalOK(t, s, "log = []\nother = {}\nsame = other\ndef add(v):\n    log.append(v)\ndef wrap(v):\n    add(v)")
+	s.Changes()
+	// The chunk names only wrap; wrap names add; add mutates log.
+	evalOK(t, s, "wrap(1)")
+	d := s.Changes()
+	if len(d.Changed) != 1 || d.Changed[0].Name != "log" {
+		t.Fatalf("through functions: %+v", d.Changed)
+	}
+	// A dict bound to two names changes under both.
+	evalOK(t, s, "same['k'] = 1")
+	d = s.Changes()
+	if len(d.Changed) != 2 || d.Changed[0].Name != "other" || d.Changed[1].Name != "same" {
+		t.Fatalf("aliases: %+v", d.Changed)
+	}
+	// Put counts too.
+	if ei := s.Put("put_in", transport.Int(1)); ei != nil {
+		t.Fatal(ei.Msg)
+	}
+	if d = s.Changes(); len(d.Changed) != 1 || d.Changed[0].Name != "put_in" {
+		t.Fatalf("put: %+v", d.Changed)
+	}
+	// _ is never stored.
+	evalOK(t, s, "1 + 1")
+	if d = s.Changes(); !d.Empty() {
+		t.Fatalf("1 + 1 changed %+v", d)
+	}
+}
+
+func BenchmarkChangesWithBigDict(b *testing.B) {
+	s := New(Options{})
+	if _, ei := s.Eval(context.Background(), "big = {str(i): [i, i, i] for i in range(100000)}\nn = 0", "", nil); ei != nil {
+		b.Fatal(ei.Msg)
+	}
+	s.Changes()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ei := s.Eval(context.Background(), "n = n + 1", "", nil); ei != nil {
+			b.Fatal(ei.Msg)
+		}
+		if d := s.Changes(); len(d.Changed) != 1 && len(d.Changed) != 2 {
+			b.Fatalf("changed %d", len(d.Changed))
+		}
+	}
+}

@@ -108,7 +108,7 @@ func New(opts Options) *Session {
 	s := &Session{opts: opts, sources: make(map[string]string), fileOrder: make(map[string]int)}
 	s.thread = s.newThread()
 	s.resetGlobals()
-	s.refreshSnapshot()
+	s.snapDirty = true
 	return s
 }
 
@@ -236,6 +236,7 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 		return nil, positionError(transport.KindSyntax, err, src)
 	}
 	s.sources[file] = src
+	s.touch(f)
 	if _, ok := s.fileOrder[file]; !ok {
 		s.fileOrder[file] = s.chunks
 	}
@@ -492,6 +493,12 @@ func (s *Session) Put(name string, v transport.Value) *transport.ErrorInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.globals[name] = sv
+	if s.dur.touched != nil || s.dur.hashes != nil {
+		if s.dur.touched == nil {
+			s.dur.touched = map[string]bool{}
+		}
+		s.dur.touched[name] = true
+	}
 	s.refreshSnapshot()
 	return nil
 }
