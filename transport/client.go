@@ -30,6 +30,9 @@ type Options struct {
 	// Attach: resume Session with Secret, or join the named namespace NS, or
 	// (all empty) start a new session.
 	Session, Secret, NS string
+	// NoAttach connects without attaching any session: only Ping, HostInfo
+	// and Sessions work (for `rshell serve --list-sessions`).
+	NoAttach bool
 
 	// CancelGrace bounds the wait for a cancelled chunk's terminal frame;
 	// past it the connection is declared lost. 0 = 5s.
@@ -106,6 +109,9 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{addr: addr, opts: o, conn: conn, mux: mux, info: *info}
+	if o.NoAttach {
+		return c, nil
+	}
 	if err := c.attach(ctx); err != nil {
 		c.Close()
 		return nil, err

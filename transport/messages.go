@@ -1,7 +1,5 @@
 package transport
 
-import "github.com/fxamacker/cbor/v2"
-
 // ProtocolVersion is carried in the challenge and the hello. A peer that
 // speaks another version is refused with an error naming both.
 const ProtocolVersion = 1
@@ -84,13 +82,13 @@ type Msg struct {
 	Last        *LastChunk `cbor:"last,omitempty"`
 
 	// Eval.
-	Seq        uint64          `cbor:"seq,omitempty"`
-	Src        string          `cbor:"src,omitempty"`
-	File       string          `cbor:"file,omitempty"`
-	DeadlineMS int64           `cbor:"deadline_ms,omitempty"`
-	Text       string          `cbor:"text,omitempty"`
-	Value      cbor.RawMessage `cbor:"value,omitempty"`
-	Warn       string          `cbor:"warn,omitempty"`
+	Seq        uint64 `cbor:"seq,omitempty"`
+	Src        string `cbor:"src,omitempty"`
+	File       string `cbor:"file,omitempty"`
+	DeadlineMS int64  `cbor:"deadline_ms,omitempty"`
+	Text       string `cbor:"text,omitempty"`
+	Value      []byte `cbor:"value,omitempty"` // a value's CBOR encoding, carried as a byte string
+	Warn       string `cbor:"warn,omitempty"`
 
 	// Side errands.
 	Name   string        `cbor:"name,omitempty"`
@@ -139,10 +137,10 @@ type NameInfo struct {
 // LastChunk is what the server remembers of a session's last chunk, so a
 // client that lost its connection mid-chunk learns how that chunk ended.
 type LastChunk struct {
-	Seq   uint64          `cbor:"seq"`
-	State string          `cbor:"state"` // "running", "done", "failed", "cancelled", "interrupted"
-	Value cbor.RawMessage `cbor:"value,omitempty"`
-	Err   *ErrorInfo      `cbor:"err,omitempty"`
+	Seq   uint64     `cbor:"seq"`
+	State string     `cbor:"state"` // "running", "done", "failed", "cancelled", "interrupted"
+	Value []byte     `cbor:"value,omitempty"`
+	Err   *ErrorInfo `cbor:"err,omitempty"`
 }
 
 // SessionInfo describes one session a server holds (never its secret).

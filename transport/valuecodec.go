@@ -221,7 +221,9 @@ func DecodeValue(b []byte, maxDepth int) (Value, error) {
 	if maxDepth <= 0 || maxDepth > maxValueDepth {
 		maxDepth = maxValueDepth
 	}
-	d := decoder{b: b, maxDepth: maxDepth}
+	// One copy of the input as a string: every decoded string is a slice
+	// of it, not an allocation of its own.
+	d := decoder{b: b, s: string(b), maxDepth: maxDepth}
 	v, err := d.value(0)
 	if err != nil {
 		return Value{}, err
@@ -234,8 +236,10 @@ func DecodeValue(b []byte, maxDepth int) (Value, error) {
 
 type decoder struct {
 	b        []byte
+	s        string // b as a string
 	off      int
 	maxDepth int
+	slab     []Value // children are carved from here: one allocation for many containers
 }
 
 func (d *decoder) errf(format string, args ...any) error {
@@ -277,6 +281,16 @@ func (d *decoder) rawBytes(n uint64) ([]byte, error) {
 	return s, nil
 }
 
+// rawString is rawBytes as a slice of d.s.
+func (d *decoder) rawString(n uint64) (string, error) {
+	if n > uint64(len(d.b)-d.off) {
+		return "", d.errf("length %d exceeds the %d bytes left", n, len(d.b)-d.off)
+	}
+	s := d.s[d.off : d.off+int(n)]
+	d.off += int(n)
+	return s, nil
+}
+
 // count checks that n elements (each at least one byte, times per) can still be present.
 func (d *decoder) count(n uint64, per uint64) (int, error) {
 	if n > uint64(len(d.b)-d.off)/per {
@@ -289,7 +303,12 @@ func (d *decoder) items(n int, depth int) ([]Value, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	items := make([]Value, n)
+	if n > len(d.slab) {
+		// Size the next slab by what the rest of the input could hold.
+		d.slab = make([]Value, max(n, min(len(d.b)-d.off, 4096)))
+	}
+	items := d.slab[:n:n]
+	d.slab = d.slab[n:]
 	for i := range items {
 		v, err := d.value(depth + 1)
 		if err != nil {
@@ -316,8 +335,7 @@ func (d *decoder) stringItem() (string, error) {
 	} else if major != 3 {
 		return "", d.errf("expected a string")
 	}
-	b, err := d.rawBytes(n)
-	return string(b), err
+	return d.rawString(n)
 }
 
 func (d *decoder) value(depth int) (Value, error) {
@@ -343,11 +361,11 @@ func (d *decoder) value(depth int) (Value, error) {
 		}
 		return Int(-1 - int64(arg)), nil
 	case 2:
-		b, err := d.rawBytes(arg)
-		return Bytes(string(b)), err
+		b, err := d.rawString(arg)
+		return Bytes(b), err
 	case 3:
-		b, err := d.rawBytes(arg)
-		return String(string(b)), err
+		b, err := d.rawString(arg)
+		return String(b), err
 	case 4:
 		n, err := d.count(arg, 1)
 		if err != nil {
@@ -437,8 +455,8 @@ func (d *decoder) tagged(tag uint64, depth int) (Value, error) {
 		if major != 2 {
 			return Value{}, d.errf("tag %d must wrap a byte string", tagRawString)
 		}
-		b, err := d.rawBytes(n)
-		return String(string(b)), err
+		b, err := d.rawString(n)
+		return String(b), err
 	case tagTuple, tagSet:
 		major, n, err := d.head()
 		if err != nil {
