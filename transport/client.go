@@ -164,7 +164,7 @@ func (c *Client) attach(ctx context.Context) error {
 		return c.lost(err)
 	}
 	c.eval = s
-	c.evalR = bufio.NewReaderSize(s, 32<<10)
+	c.evalR = bufio.NewReaderSize(s, 4<<10)
 	stop := context.AfterFunc(ctx, func() { _ = s.SetReadDeadline(time.Now()) })
 	defer stop()
 	if err := WriteMsg(s, &Msg{T: TAttach, Session: c.opts.Session, Secret: c.opts.Secret, NS: c.opts.NS}, c.opts.MaxFrame); err != nil {

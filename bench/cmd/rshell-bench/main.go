@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command rshell-bench measures rshell side by side with RPyC classic in one
 // run on one machine and prints one table with the ratios (issue 3).
 //
