@@ -73,7 +73,6 @@ type proc struct {
 	stdout *bufio.Reader
 	stderr *tailBuffer
 	done   chan struct{}
-	err    error
 }
 
 func start(ctx context.Context, cpus, name string, args ...string) (*proc, error) {

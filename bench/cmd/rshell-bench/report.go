@@ -240,10 +240,7 @@ func (rep *report) markdown() string {
 }
 
 func cmdFlags() string {
-	var parts []string
-	for _, a := range os.Args[1:] {
-		parts = append(parts, a)
-	}
+	parts := append([]string(nil), os.Args[1:]...)
 	if len(parts) == 0 {
 		return ""
 	}

@@ -15,11 +15,11 @@ import (
 // stat summarises one side of one metric. For time metrics the values are
 // nanoseconds, for rates operations per second, for memory bytes.
 type stat struct {
-	ok                bool
-	median, p99, max  float64
-	n                 int
-	note              string
-	extraVal, extraP9 float64
+	ok               bool
+	median, p99, max float64
+	n                int
+	note             string
+	extraVal         float64
 }
 
 func statOf(samples []int64) stat {
@@ -43,7 +43,6 @@ type row struct {
 	hasRatio bool
 	goal     string
 	met      *bool
-	note     string
 }
 
 type run struct {
