@@ -82,7 +82,7 @@ func init() {
 			run: cmdUpload, complete: completeLocalFiles(0)},
 		{name: "use", args: "[HOST|HOST/NAME]", summary: "switch to a host, connecting if needed; alone, list the hosts",
 			help: "HOST/NAME attaches to the namespace NAME on HOST, shared by every client that names it.",
-			run: cmdUse, complete: completeHosts(0)},
+			run:  cmdUse, complete: completeHosts(0)},
 	}
 }
 

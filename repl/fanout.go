@@ -222,7 +222,7 @@ func (s *shell) useTarget(target string) bool {
 // connectTarget dials the hosts that are not connected, in parallel, and
 // says which could not be reached (and, for several, how many are up).
 func (s *shell) connectTarget(hosts []*host, summary bool) {
-	results, _ := s.fanRun(hosts, 0, func(context.Context, *host, *transport.Client, *fanResult) error { return nil }, nil)
+	results, _ := s.fanRun(hosts, s.timeout, func(context.Context, *host, *transport.Client, *fanResult) error { return nil }, nil)
 	var bad []*fanResult
 	up := 0
 	for _, r := range results {
@@ -293,7 +293,12 @@ type fanOp func(ctx context.Context, h *host, c *transport.Client, r *fanResult)
 // unreachable and no longer waited for. After Ctrl-C, hosts have
 // cancelWait to confirm.
 func (s *shell) fanRun(hosts []*host, deadline time.Duration, op fanOp, onDone func(*fanResult)) ([]*fanResult, bool) {
-	ctx, release := s.intr.guard(s.ctx)
+	return s.fanRunCtx(s.ctx, hosts, deadline, op, onDone)
+}
+
+// fanRunCtx is fanRun under parent instead of the shell's context.
+func (s *shell) fanRunCtx(parent context.Context, hosts []*host, deadline time.Duration, op fanOp, onDone func(*fanResult)) ([]*fanResult, bool) {
+	ctx, release := s.intr.guard(parent)
 	n := len(hosts)
 	results := make([]*fanResult, n)
 	done := make(chan *fanResult, n)
@@ -312,23 +317,32 @@ func (s *shell) fanRun(hosts []*host, deadline time.Duration, op fanOp, onDone f
 			}
 			defer cancel()
 			start := time.Now()
-			var c *transport.Client
+			c, state := h.snapshot()
 			var err error
-			select {
-			case sem <- struct{}{}:
-				dctx, dcancel := context.WithTimeout(hctx, dialBound)
-				c, err = s.fanClient(dctx, h)
-				dcancel()
-				<-sem
-			case <-hctx.Done():
-				err = hctx.Err()
+			if state != stateConnected { // dial, at most fanout at a time
+				select {
+				case sem <- struct{}{}:
+					dctx, dcancel := context.WithTimeout(hctx, dialBound)
+					c, err = s.fanClient(dctx, h)
+					if err != nil && errors.Is(dctx.Err(), context.DeadlineExceeded) {
+						err = fmt.Errorf("no connection within %s: %w", dialBound, context.DeadlineExceeded)
+					}
+					dcancel()
+					<-sem
+				case <-hctx.Done():
+					err = hctx.Err()
+				}
 			}
 			if err != nil {
 				s.classifyDial(ctx, r, err)
 				return
 			}
 			if deadline > 0 {
-				r.left = max(deadline-time.Since(start), time.Millisecond)
+				// what is left of the deadline for the chunk (a quick dial
+				// does not count, so that the server names the deadline given)
+				if spent := time.Since(start); spent > 50*time.Millisecond {
+					r.left = max(deadline-spent, time.Millisecond)
+				}
 			}
 			t0 := time.Now()
 			err = op(hctx, h, c, r)
@@ -416,7 +430,10 @@ func (s *shell) classifyDial(ctx context.Context, r *fanResult, err error) {
 	}
 	r.status, r.err = fanUnreachable, err
 	if errors.Is(err, context.DeadlineExceeded) {
-		r.why = "no connection within the deadline"
+		r.why = err.Error()
+		if i := strings.Index(r.why, ": "+context.DeadlineExceeded.Error()); i >= 0 {
+			r.why = r.why[:i]
+		}
 		return
 	}
 	r.why = reason(r.h, err)
@@ -462,7 +479,7 @@ func reason(h *host, err error) string {
 		msg = strings.ReplaceAll(msg, p[0], p[1])
 	}
 	if strings.HasPrefix(msg, "lost (") && strings.HasSuffix(msg, ")") {
-		msg = "lost: " + msg[len("lost (") : len(msg)-1]
+		msg = "lost: " + msg[len("lost ("):len(msg)-1]
 	}
 	return msg
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/rshell/rshell/transport"
 )
@@ -142,9 +145,75 @@ func (s *shell) jsonLine(r *fanResult) string {
 		}
 		j.Error = &msg
 	}
-	line, err := json.Marshal(j)
-	if err != nil { // strings not valid UTF-8 are replaced; nothing else fails
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(j); err != nil { // strings not valid UTF-8 are replaced; nothing else fails
 		return ""
 	}
-	return string(line) + "\n"
+	return b.String()
 }
+
+// Group is a set of hosts driven together, outside the shell: programs and
+// benchmarks use it. It connects its hosts when opened and keeps them.
+type Group struct {
+	s     *shell
+	hosts []*host
+}
+
+// HostResult is how one host's part of Group.Exec ended.
+type HostResult struct {
+	Host     string
+	Status   string // ok, failed, unreachable, cancelled
+	Value    transport.Value
+	Output   string
+	Err      error
+	Duration time.Duration
+}
+
+// OpenGroup resolves cfg.Target and connects its hosts in parallel (at
+// most cfg.Fanout at a time). Hosts that cannot be reached are reported by
+// each Exec, not here; OpenGroup fails only for a bad target.
+func OpenGroup(ctx context.Context, cfg Config) (*Group, error) {
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.Err == nil {
+		cfg.Err = io.Discard
+	}
+	cfg.Interactive = false
+	s := newShell(ctx, cfg)
+	hosts, err := s.resolveTarget(cfg.Target)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.fanRun(hosts, 0, func(context.Context, *host, *transport.Client, *fanResult) error { return nil }, nil)
+	return &Group{s: s, hosts: hosts}, nil
+}
+
+// Exec runs src on every host at once and returns each host's result, in
+// the group's order.
+func (g *Group) Exec(ctx context.Context, src string) []HostResult {
+	req := transport.EvalRequest{Src: src}
+	results, _ := g.s.fanRunCtx(ctx, g.hosts, g.s.cfg.Timeout, func(ctx context.Context, h *host, c *transport.Client, r *fanResult) error {
+		rq := req
+		if r.left > 0 {
+			rq.Deadline = r.left
+		}
+		res, err := c.Exec(ctx, rq, r.addOutput)
+		r.value = res.Value
+		return err
+	}, nil)
+	out := make([]HostResult, len(results))
+	for i, r := range results {
+		out[i] = HostResult{Host: r.name, Status: r.status.String(), Value: r.value, Output: r.output.String(), Err: r.err, Duration: r.dur}
+		if r.err == nil && r.status != fanOK {
+			out[i].Err = errors.New(r.why)
+		}
+	}
+	return out
+}
+
+// Close closes the group's connections.
+func (g *Group) Close() { g.s.close() }

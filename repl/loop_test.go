@@ -504,6 +504,7 @@ func TestLostHost(t *testing.T) {
 	go func() {
 		done <- repl.Run(context.Background(), repl.Config{
 			Hosts: []repl.HostSpec{srv.spec("web1")}, Lines: lines, Out: out, Err: out, Interactive: true,
+			Timeout: time.Second, // a chunk waits at most this long for the host to come back
 		})
 	}()
 	lines.next <- "x = 1"
@@ -522,7 +523,8 @@ func TestLostHost(t *testing.T) {
 	if st := <-done; st != 0 {
 		t.Errorf("status %d", st)
 	}
-	if got := out.String(); !strings.Contains(got, "Error: web1 is still unreachable: cannot reach") {
+	if got := out.String(); !strings.Contains(got, "! lost web1 (the connection closed); reconnecting…") ||
+		!strings.Contains(got, "Error: web1 did not come back within 1s (last try: cannot reach") {
 		t.Errorf("no reconnect failure in %q", got)
 	}
 }

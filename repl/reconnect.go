@@ -160,6 +160,13 @@ func (s *shell) install(h *host, c *transport.Client, refused bool) bool {
 		c.Close()
 		return false
 	}
+	if h.state == stateConnected && h.client != nil {
+		// Another path (a fan-out's dial, the reconnector) got there
+		// first: keep its connection.
+		h.mu.Unlock()
+		c.Close()
+		return true
+	}
 	again := h.session != ""
 	pending := h.re.pending
 	h.re.pending = 0
@@ -418,7 +425,7 @@ func (s *shell) waitFor(h *host) (*transport.Client, error) {
 	h.mu.Unlock()
 	for {
 		h.mu.Lock()
-		state, c, changed, attempt, lastErr := h.state, h.client, h.changedLocked(), h.re.attempt, h.re.lastErr
+		state, c, changed, lastErr := h.state, h.client, h.changedLocked(), h.re.lastErr
 		h.mu.Unlock()
 		switch state {
 		case stateConnected:
@@ -432,6 +439,9 @@ func (s *shell) waitFor(h *host) (*transport.Client, error) {
 		case <-changed:
 		case <-tell.C:
 			if s.cfg.Interactive {
+				h.mu.Lock()
+				attempt := h.re.attempt
+				h.mu.Unlock()
 				s.print(s.r.Notice("waiting for %s to come back (reconnecting, attempt %d) — Ctrl-C stops waiting", h.name, attempt))
 			}
 		case <-ctx.Done():

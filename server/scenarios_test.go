@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"net"
 	"context"
 	"errors"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rshell/rshell/server"
 	"github.com/rshell/rshell/transport"
 )
 
@@ -356,5 +358,23 @@ func TestSessionsList(t *testing.T) {
 	}
 	if list[0].Names != 2 || list[0].Attached != 1 || list[0].Mine || !list[1].Mine || len(list[0].ID) != 8 {
 		t.Fatalf("sessions %+v", list)
+	}
+}
+
+func TestServeAfterCloseClosesListener(t *testing.T) {
+	srv, err := server.New(server.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(ln); !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve after Close: %v", err)
+	}
+	if _, err := ln.Accept(); err == nil {
+		t.Fatal("listener still open")
 	}
 }

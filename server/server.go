@@ -155,6 +155,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		ln.Close() // as net/http does: a listener handed to a closed server is closed
 		return ErrServerClosed
 	}
 	s.listeners[ln] = struct{}{}

@@ -36,6 +36,7 @@ file of a server on this machine. The server's certificate is pinned on first us
 		RunE: runConnect,
 	}
 	addShellFlags(cmd)
+	cmd.Flags().String("ns", "", "attach to the shared namespace NAME on each host (seen by every client that names it)")
 	return cmd
 }
 
@@ -43,6 +44,9 @@ func runConnect(cmd *cobra.Command, args []string) error {
 	setup, err := newShellSetup(cmd)
 	if err != nil {
 		return err
+	}
+	if ns, _ := cmd.Flags().GetString("ns"); ns != "" {
+		setup.opts.NS = ns // the hosts named here; :connect hosts get their own sessions
 	}
 	seen := map[string]bool{}
 	for _, a := range args {

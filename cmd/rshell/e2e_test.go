@@ -374,8 +374,10 @@ func TestE2ETrustAndLostHost(t *testing.T) {
 	if strings.Contains(redraw, "half typedweb1") {
 		t.Errorf("garbled: %q", redraw)
 	}
-	tm.send("\x15x\r") // Ctrl-U, then use the lost host
-	tm.expect("still unreachable")
+	tm.send("\x15x\r") // Ctrl-U, then use the lost host: the chunk waits for it
+	tm.expect("waiting for web1 to come back")
+	tm.send("\x03") // Ctrl-C stops waiting
+	tm.expect("stopped waiting: web1 is still reconnecting")
 	tm.expect("web1> ")
 	tm.send(":quit\r")
 	if code := tm.wait(); code != 0 {

@@ -53,6 +53,6 @@ rshell opens the shell on an embedded local server (host 'local').`,
 	}
 	addShellFlags(root)
 	root.RunE = runLocalShell
-	root.AddCommand(newServeCmd(), newConnectCmd())
+	root.AddCommand(newServeCmd(), withTargets(newConnectCmd()), newExecCmd(), newCompletionCmd())
 	return root
 }

@@ -26,6 +26,7 @@ type serveFlags struct {
 	listen, tokenFile, logFormat, stateDir   string
 	tlsCert, tlsKey, clientCA                string
 	quiet, noAuth, plaintext, sandbox        bool
+	listSessions                             bool
 	maxEvalTime, sessionTTL, shutdownGrace   time.Duration
 	handshakeTimeout, keepAlive              time.Duration
 	maxSteps                                 uint64
@@ -74,6 +75,7 @@ a remote shell); use --sandbox for namespaces shared with people trusted less.`,
 	fl.IntVar(&f.maxOutput, "max-output", 1<<20, "print() bytes per chunk before output is truncated")
 	fl.Int64Var(&f.maxMemoryMiB, "max-memory", 0, "MiB of memory; running chunks are cancelled as the server nears it (0 = no limit)")
 	fl.Int64Var(&f.maxUpload, "max-upload", 1<<30, "bytes of one uploaded file")
+	fl.BoolVar(&f.listSessions, "list-sessions", false, "list the sessions of the server running at --listen (same --state-dir and --token-file) and exit")
 	return cmd
 }
 
@@ -90,6 +92,9 @@ func isLoopback(addr string) bool {
 }
 
 func runServe(cmd *cobra.Command, f *serveFlags) error {
+	if f.listSessions {
+		return listSessions(cmd, f)
+	}
 	if f.logFormat != "text" && f.logFormat != "json" {
 		return fmt.Errorf("--log-format must be text or json, not %q", f.logFormat)
 	}

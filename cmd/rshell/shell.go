@@ -27,6 +27,9 @@ func addShellFlags(cmd *cobra.Command) {
 	fl.Bool("trust-new-host", false, "trust and pin a server certificate seen for the first time without asking")
 	fl.Bool("insecure-plaintext", false, "connect without TLS (only to servers started with --insecure-plaintext)")
 	fl.String("known-hosts", "", "file of pinned server certificates (default: "+transport.DefaultKnownHosts()+")")
+	addTargetFlags(cmd) // --config, --fanout (exec.go)
+	fl.Duration("keepalive", 0, "interval of keepalive pings; a dead connection is noticed within two intervals (default 15s)")
+	_ = fl.MarkHidden("keepalive")
 }
 
 func defaultHistoryPath() string {
@@ -90,9 +93,18 @@ func newShellSetup(cmd *cobra.Command) (*shellSetup, error) {
 		knownHosts = transport.DefaultKnownHosts()
 	}
 	opts.Trust = transport.TrustOptions{KnownHosts: knownHosts, Fingerprint: fp, TrustNewHost: trustNew}
+	if ka, _ := fl.GetDuration("keepalive"); ka > 0 {
+		// A keepalive ping gets the same time to be answered, so a silent
+		// connection is declared lost within two intervals.
+		opts.Mux.KeepAlive, opts.Mux.WriteTimeout = ka, ka
+	} else if ka < 0 {
+		return nil, fmt.Errorf("--keepalive must not be negative, got %s", ka)
+	}
 
 	interactive := stdinTTY && stdoutTTY
 	cfg := repl.Config{
+		InventoryPath:   flagString(fl, "config"),
+		Fanout:          flagInt(fl, "fanout"),
 		Options:         opts,
 		In:              os.Stdin,
 		Out:             os.Stdout,

@@ -1,0 +1,4 @@
+package repl
+
+// PendingReportForTest exposes pendingReport to the external tests.
+var PendingReportForTest = pendingReport
