@@ -2,9 +2,9 @@ package server_test
 
 import (
 	"bytes"
-	"net"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
