@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,6 +133,11 @@ func (c *conn) runChunk(st *yamux.Stream, h *hosted, run *running, req *transpor
 	cancel(nil)
 	if ei != nil && (ei.Kind == transport.KindCancelled || ei.Kind == transport.KindDeadline) {
 		switch {
+		case strings.Contains(ei.Msg, "never ran"):
+			if errors.Is(cause, errClientDeadline) {
+				ei.Kind = transport.KindDeadline
+				ei.Msg = strings.Replace(ei.Msg, "cancelled", "deadline exceeded", 1)
+			}
 		case errors.Is(cause, errClientDeadline):
 			ei.Kind = transport.KindDeadline
 			if req.DeadlineMS > 0 {

@@ -378,3 +378,29 @@ func TestServeAfterCloseClosesListener(t *testing.T) {
 		t.Fatal("listener still open")
 	}
 }
+
+func TestChunkWaitingBehindAnotherCanBeCancelled(t *testing.T) {
+	ts := start(t, false, nil)
+	o := ts.opts
+	o.NS = "shared"
+	a, b := ts.dialWith(t, o), ts.dialWith(t, o)
+	actx, acancel := context.WithCancel(context.Background())
+	defer acancel()
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Eval(actx, "print('go')\nwhile True: pass", func(string) { close(started) })
+		done <- err
+	}()
+	<-started
+	_, err := b.Exec(testCtx(t), transport.EvalRequest{Src: "1 + 1", Deadline: 100 * time.Millisecond}, nil)
+	var re *transport.RemoteError
+	if !errors.As(err, &re) || re.Kind() != transport.KindDeadline || !strings.Contains(re.Info.Msg, "never ran") {
+		t.Fatalf("waiting chunk: %v", err)
+	}
+	acancel()
+	<-done
+	if v := eval(t, b, "2 + 2"); !v.Equal(transport.Int(4)) {
+		t.Fatalf("after: %+v", v)
+	}
+}

@@ -71,7 +71,7 @@ var errMaxEvalTime = errors.New("the server's --max-eval-time limit")
 type Session struct {
 	opts Options
 
-	mu        sync.Mutex
+	mu        chunkLock
 	thread    *starlark.Thread
 	globals   starlark.StringDict
 	builtins  starlark.StringDict // predeclared values, to tell user globals apart
@@ -105,7 +105,7 @@ func New(opts Options) *Session {
 	if opts.MaxOutput <= 0 {
 		opts.MaxOutput = DefaultMaxOutput
 	}
-	s := &Session{opts: opts, sources: make(map[string]string), fileOrder: make(map[string]int)}
+	s := &Session{opts: opts, mu: newChunkLock(), sources: make(map[string]string), fileOrder: make(map[string]int)}
 	s.thread = s.newThread()
 	s.resetGlobals()
 	s.snapDirty = true
@@ -207,7 +207,17 @@ func (p panicError) Error() string { return fmt.Sprintf("internal error in built
 // file "" names the chunk "<in[N]>". out receives print() output as it
 // happens, on the calling goroutine.
 func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) (value []byte, ei *transport.ErrorInfo) {
-	s.mu.Lock()
+	waitStart := time.Now()
+	if err := s.mu.LockCtx(ctx); err != nil {
+		// Still waiting behind another chunk: nothing of this one ran.
+		e := s.stopError(ctx, waitStart, nil)
+		what := "cancelled"
+		if e.Kind == transport.KindDeadline {
+			what = "deadline exceeded"
+		}
+		e.Msg = what + " while waiting for another chunk of this session to finish (this chunk never ran)"
+		return nil, e
+	}
 	defer s.mu.Unlock()
 	defer func() {
 		// A panic outside the interpreter (a custom value's String, say):

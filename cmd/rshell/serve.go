@@ -28,7 +28,7 @@ type serveFlags struct {
 	quiet, noAuth, plaintext, sandbox        bool
 	listSessions                             bool
 	maxEvalTime, sessionTTL, shutdownGrace   time.Duration
-	handshakeTimeout, keepAlive              time.Duration
+	handshakeTimeout, keepAlive, writeTimeout              time.Duration
 	maxSteps                                 uint64
 	maxConns, maxStreams, maxFrame, maxDepth int
 	maxResult, maxOutput                     int
@@ -67,6 +67,7 @@ a remote shell); use --sandbox for namespaces shared with people trusted less.`,
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGINT/SIGTERM, how long running chunks may finish before they are cancelled")
 	fl.DurationVar(&f.handshakeTimeout, "handshake-timeout", transport.DefaultHandshakeTimeout, "time a new connection has to finish TLS and the hello")
 	fl.DurationVar(&f.keepAlive, "keepalive", 15*time.Second, "interval of keepalive pings on each connection")
+	fl.DurationVar(&f.writeTimeout, "write-timeout", 10*time.Second, "a write stuck this long closes the connection (also bounds a keepalive ping's wait)")
 	fl.IntVar(&f.maxConns, "max-conns", 1024, "connections served at once")
 	fl.IntVar(&f.maxStreams, "max-streams", 64, "concurrent requests per connection")
 	fl.IntVar(&f.maxFrame, "max-frame", transport.DefaultMaxFrame, "bytes in one protocol frame")
@@ -129,7 +130,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		},
 		SessionTTL: f.sessionTTL, HandshakeTimeout: f.handshakeTimeout,
 		MaxConns: f.maxConns, MaxStreams: f.maxStreams, MaxFrame: f.maxFrame, MaxUpload: f.maxUpload,
-		KeepAlive: f.keepAlive, MaxMemory: f.maxMemoryMiB << 20,
+		KeepAlive: f.keepAlive, WriteTimeout: f.writeTimeout, MaxMemory: f.maxMemoryMiB << 20,
 	}
 	tokenDesc := "no auth"
 	if !f.noAuth {
