@@ -23,16 +23,16 @@ import (
 )
 
 type serveFlags struct {
-	listen, tokenFile, logFormat, stateDir   string
-	tlsCert, tlsKey, clientCA                string
-	quiet, noAuth, plaintext, sandbox        bool
-	listSessions                             bool
-	maxEvalTime, sessionTTL, shutdownGrace   time.Duration
-	handshakeTimeout, keepAlive, writeTimeout              time.Duration
-	maxSteps                                 uint64
-	maxConns, maxStreams, maxFrame, maxDepth int
-	maxResult, maxOutput                     int
-	maxUpload, maxMemoryMiB                  int64
+	listen, tokenFile, logFormat, stateDir    string
+	tlsCert, tlsKey, clientCA                 string
+	quiet, noAuth, plaintext, sandbox         bool
+	listSessions                              bool
+	maxEvalTime, sessionTTL, shutdownGrace    time.Duration
+	handshakeTimeout, keepAlive, writeTimeout time.Duration
+	maxSteps                                  uint64
+	maxConns, maxStreams, maxFrame, maxDepth  int
+	maxResult, maxOutput                      int
+	maxUpload, maxMemoryMiB                   int64
 }
 
 func newServeCmd() *cobra.Command {
