@@ -41,6 +41,11 @@ type Config struct {
 
 	MaxMemory int64 // bytes; running chunks are cancelled near it; 0 = no watchdog
 
+	// AdaptiveProcs raises GOMAXPROCS from 1 to 2 while a chunk runs long,
+	// so that a cancel is read at once (see procBooster). For servers that
+	// own their process; tests leave it off.
+	AdaptiveProcs bool
+
 	AuthFailures int           // failed handshakes per peer address per AuthWindow before refusal; 0 = 10
 	AuthWindow   time.Duration // 0 = 1 minute
 }
@@ -101,6 +106,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.AuthWindow <= 0 {
 		cfg.AuthWindow = time.Minute
+	}
+	var procs *procBooster
+	if cfg.AdaptiveProcs && cfg.Session.OnLongChunk == nil {
+		procs = &procBooster{}
+		cfg.Session.OnLongChunk = procs.longChunk
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{

@@ -20,6 +20,9 @@ import (
 // Version is the rshell version reported by sys.version.
 const Version = "0.1.0"
 
+// longChunkSteps is how many steps make a chunk "long" (see OnLongChunk).
+const longChunkSteps = 50_000
+
 // Defaults for the zero values of Options.
 const (
 	DefaultMaxResult = 32 << 20
@@ -37,6 +40,12 @@ type Options struct {
 	MaxDepth    int                 // value nesting depth before a ref leaf; 0 = 100
 	MaxOutput   int                 // print() bytes per chunk, then truncated with one notice; 0 = 1 MiB
 	Extra       starlark.StringDict // extra predeclared names
+
+	// OnLongChunk, if set, is called on the evaluating goroutine when a
+	// chunk has run longChunkSteps Starlark steps (about a millisecond);
+	// the function it returns is called when that chunk ends. The server
+	// uses it to make sure a cancel can be read while a long chunk spins.
+	OnLongChunk func() (done func())
 }
 
 // FileOptions returns the Starlark dialect of rshell: set, while, top-level
@@ -85,6 +94,10 @@ type Session struct {
 	outCut    bool
 	stepsOver bool
 
+	stepLimit   uint64 // this chunk's step limit
+	longPending bool   // OnLongChunk is still to be called when the chunk passes longChunkSteps
+	longDone    func() // what OnLongChunk returned, called when the chunk ends
+
 	snapMu    sync.Mutex
 	snap      snapshot
 	snapDirty bool // guarded by mu: the snapshot is older than the namespace
@@ -116,6 +129,16 @@ func (s *Session) newThread() *starlark.Thread {
 	th := &starlark.Thread{Name: "rshell"}
 	th.Print = s.print
 	th.OnMaxSteps = func(t *starlark.Thread) {
+		if s.longPending {
+			// The chunk ran longChunkSteps: tell the server, then run on
+			// to the real limit.
+			s.longPending = false
+			s.longDone = s.opts.OnLongChunk()
+			t.SetMaxExecutionSteps(s.stepLimit)
+			if t.Steps < s.stepLimit {
+				return
+			}
+		}
 		s.stepsOver = true
 		t.Cancel("step limit exceeded")
 	}
@@ -258,11 +281,22 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	th := s.thread
 	th.Uncancel()
 	th.Steps = 0
+	s.stepLimit = math.MaxUint64
 	if s.opts.MaxSteps > 0 {
-		th.SetMaxExecutionSteps(s.opts.MaxSteps)
-	} else {
-		th.SetMaxExecutionSteps(math.MaxUint64)
+		s.stepLimit = s.opts.MaxSteps
 	}
+	s.longPending = s.opts.OnLongChunk != nil && s.stepLimit > longChunkSteps
+	if s.longPending {
+		th.SetMaxExecutionSteps(longChunkSteps)
+	} else {
+		th.SetMaxExecutionSteps(s.stepLimit)
+	}
+	defer func() {
+		if s.longDone != nil {
+			s.longDone()
+			s.longDone = nil
+		}
+	}()
 	th.SetLocal(ctxKey, ctx)
 	s.out, s.outN, s.outCut, s.stepsOver = out, 0, false, false
 	defer func() {
