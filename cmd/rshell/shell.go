@@ -25,6 +25,9 @@ func addShellFlags(cmd *cobra.Command) {
 	fl.Bool("raw-output", false, "pass control characters in remote output to the terminal as they are (default: shown escaped)")
 	fl.String("fingerprint", "", "accept only the server certificate with this fingerprint (sha256:..., shown by 'rshell serve')")
 	fl.Bool("trust-new-host", false, "trust and pin a server certificate seen for the first time without asking")
+	fl.String("tls-ca", "", "verify servers against this CA (PEM) instead of pinning their certificates")
+	fl.String("tls-client-cert", "", "present this client certificate (PEM) to servers started with --client-ca")
+	fl.String("tls-client-key", "", "the key (PEM) for --tls-client-cert")
 	fl.Bool("insecure-plaintext", false, "connect without TLS (only to servers started with --insecure-plaintext)")
 	fl.String("known-hosts", "", "file of pinned server certificates (default: "+transport.DefaultKnownHosts()+")")
 	addTargetFlags(cmd) // --config, --fanout (exec.go)
@@ -93,6 +96,9 @@ func newShellSetup(cmd *cobra.Command) (*shellSetup, error) {
 		knownHosts = transport.DefaultKnownHosts()
 	}
 	opts.Trust = transport.TrustOptions{KnownHosts: knownHosts, Fingerprint: fp, TrustNewHost: trustNew}
+	if err := clientTLSFlags(cmd, &opts.Trust); err != nil {
+		return nil, err
+	}
 	if ka, _ := fl.GetDuration("keepalive"); ka > 0 {
 		// A keepalive ping gets the same time to be answered, so a silent
 		// connection is declared lost within two intervals.
