@@ -330,7 +330,7 @@ func TestDurableNetworkCut(t *testing.T) {
 	tm.expect("! lost web1")
 	detected := time.Since(t0)
 	t.Logf("network cut detected after %v (keepalive %v)", detected.Round(time.Millisecond), keepalive)
-	if detected > 2*keepalive+500*time.Millisecond {
+	if detected > 2*keepalive+time.Second { // a second of slack for a loaded CI machine
 		t.Errorf("the cut took %v to detect, more than two keepalive intervals (%v)", detected, 2*keepalive)
 	}
 	px.restore()
@@ -341,7 +341,7 @@ func TestDurableNetworkCut(t *testing.T) {
 func TestDurableClientStopped(t *testing.T) {
 	env := testEnv(t)
 	const keepalive = time.Second
-	srv := startServerProc(t, env, "--keepalive", keepalive.String())
+	srv := startServerProc(t, env, "--keepalive", keepalive.String(), "--write-timeout", keepalive.String())
 	tm := startTerm(t, env, "connect", "web1="+srv.addr, "--trust-new-host", "--keepalive", keepalive.String())
 	tm.expect("web1> ")
 	defineState(tm, "web1> ")
@@ -351,7 +351,7 @@ func TestDurableClientStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Stopped for longer than the keepalive: the server gives the silent
-	// connection up (keepalive plus its 10 s write timeout).
+	// connection up (keepalive plus its write timeout).
 	srv.waitLog("connection closed", 30*time.Second)
 	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
