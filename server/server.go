@@ -73,7 +73,8 @@ type Server struct {
 	slots     chan struct{}
 	janitor   sync.Once
 	chunks    chunkSet
-	store     *store // nil without a state dir
+	store     *store       // nil without a state dir
+	procs     *procBooster // nil unless AdaptiveProcs
 }
 
 // New returns a server with cfg. With a StateDir it opens the durable
@@ -108,9 +109,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.AuthWindow = time.Minute
 	}
 	var procs *procBooster
-	if cfg.AdaptiveProcs && cfg.Session.OnLongChunk == nil {
+	if cfg.AdaptiveProcs {
 		procs = &procBooster{}
-		cfg.Session.OnLongChunk = procs.longChunk
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
@@ -120,6 +120,7 @@ func New(cfg Config) (*Server, error) {
 		auth:       newAuthLimiter(cfg.AuthFailures, cfg.AuthWindow),
 		baseCtx:    ctx,
 		cancelBase: cancel,
+		procs:      procs,
 		listeners:  map[net.Listener]struct{}{},
 		conns:      map[*conn]struct{}{},
 		slots:      make(chan struct{}, cfg.MaxConns),

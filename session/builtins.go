@@ -118,6 +118,9 @@ func timeSleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		d = 1 << 62
 	}
 	ctx := chunkContext(thread)
+	if d > time.Millisecond {
+		aboutToBlock(thread)
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -314,6 +317,7 @@ func osRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		return nil, fmt.Errorf("os.run: argv is empty")
 	}
 	ctx := chunkContext(thread)
+	aboutToBlock(thread)
 	var timeout time.Duration
 	if timeoutV != starlark.None {
 		f, ok := starlark.AsFloat(timeoutV)

@@ -20,8 +20,45 @@ import (
 // Version is the rshell version reported by sys.version.
 const Version = "0.1.0"
 
-// longChunkSteps is how many steps make a chunk "long" (see OnLongChunk).
+// longChunkSteps is how many steps make a chunk "long" (see WithLongChunk).
 const longChunkSteps = 50_000
+
+type longKey struct{}
+
+// longLocal is the thread-local key of the running chunk's goingLong, for
+// built-ins that are about to block.
+const longLocal = "rshell.long"
+
+// aboutToBlock tells the chunk running on thread that it will block.
+func aboutToBlock(thread *starlark.Thread) {
+	if f, ok := thread.Local(longLocal).(func()); ok && f != nil {
+		f()
+	}
+}
+
+// WithLongChunk returns a context for Eval under which f is called, once,
+// on the evaluating goroutine, when the chunk turns out not to be short:
+// it ran longChunkSteps Starlark steps (about a millisecond), or is about
+// to block (sleep, a subprocess, waiting behind another chunk of the
+// session). The function f returns, if not nil, is called when the chunk
+// ends. The server uses it to start reading cancels only for chunks that
+// need it, and to take a second P on a one-CPU machine.
+func WithLongChunk(ctx context.Context, f func() (done func())) context.Context {
+	return context.WithValue(ctx, longKey{}, f)
+}
+
+// goingLong calls the chunk's long-chunk hook, once. Needs s.mu (or the
+// chunk's goroutine).
+func (s *Session) goingLong() {
+	if s.longHook == nil {
+		return
+	}
+	f := s.longHook
+	s.longHook = nil
+	if done := f(); done != nil {
+		s.longDone = done
+	}
+}
 
 // Defaults for the zero values of Options.
 const (
@@ -40,12 +77,6 @@ type Options struct {
 	MaxDepth    int                 // value nesting depth before a ref leaf; 0 = 100
 	MaxOutput   int                 // print() bytes per chunk, then truncated with one notice; 0 = 1 MiB
 	Extra       starlark.StringDict // extra predeclared names
-
-	// OnLongChunk, if set, is called on the evaluating goroutine when a
-	// chunk has run longChunkSteps Starlark steps (about a millisecond);
-	// the function it returns is called when that chunk ends. The server
-	// uses it to make sure a cancel can be read while a long chunk spins.
-	OnLongChunk func() (done func())
 }
 
 // FileOptions returns the Starlark dialect of rshell: set, while, top-level
@@ -94,9 +125,9 @@ type Session struct {
 	outCut    bool
 	stepsOver bool
 
-	stepLimit   uint64 // this chunk's step limit
-	longPending bool   // OnLongChunk is still to be called when the chunk passes longChunkSteps
-	longDone    func() // what OnLongChunk returned, called when the chunk ends
+	stepLimit uint64        // this chunk's step limit
+	longHook  func() func() // the chunk's WithLongChunk hook, until called
+	longDone  func()        // what the hook returned, called when the chunk ends
 
 	snapMu    sync.Mutex
 	snap      snapshot
@@ -129,11 +160,10 @@ func (s *Session) newThread() *starlark.Thread {
 	th := &starlark.Thread{Name: "rshell"}
 	th.Print = s.print
 	th.OnMaxSteps = func(t *starlark.Thread) {
-		if s.longPending {
+		if s.longHook != nil {
 			// The chunk ran longChunkSteps: tell the server, then run on
 			// to the real limit.
-			s.longPending = false
-			s.longDone = s.opts.OnLongChunk()
+			s.goingLong()
 			t.SetMaxExecutionSteps(s.stepLimit)
 			if t.Steps < s.stepLimit {
 				return
@@ -231,16 +261,36 @@ func (p panicError) Error() string { return fmt.Sprintf("internal error in built
 // happens, on the calling goroutine.
 func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) (value []byte, ei *transport.ErrorInfo) {
 	waitStart := time.Now()
-	if err := s.mu.LockCtx(ctx); err != nil {
-		// Still waiting behind another chunk: nothing of this one ran.
-		e := s.stopError(ctx, waitStart, nil)
-		what := "cancelled"
-		if e.Kind == transport.KindDeadline {
-			what = "deadline exceeded"
+	hook, _ := ctx.Value(longKey{}).(func() func())
+	var waitDone func()
+	if !s.mu.TryLock() {
+		// Waiting behind another chunk is not short.
+		if hook != nil {
+			waitDone = hook()
+			hook = nil
 		}
-		e.Msg = what + " while waiting for another chunk of this session to finish (this chunk never ran)"
-		return nil, e
+		if err := s.mu.LockCtx(ctx); err != nil {
+			if waitDone != nil {
+				waitDone()
+			}
+			// Still waiting behind another chunk: nothing of this one ran.
+			e := s.stopError(ctx, waitStart, nil)
+			what := "cancelled"
+			if e.Kind == transport.KindDeadline {
+				what = "deadline exceeded"
+			}
+			e.Msg = what + " while waiting for another chunk of this session to finish (this chunk never ran)"
+			return nil, e
+		}
 	}
+	s.longHook, s.longDone = hook, waitDone
+	defer func() {
+		if s.longDone != nil {
+			s.longDone()
+			s.longDone = nil
+		}
+		s.longHook = nil
+	}()
 	defer s.mu.Unlock()
 	defer func() {
 		// A panic outside the interpreter (a custom value's String, say):
@@ -285,23 +335,18 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	if s.opts.MaxSteps > 0 {
 		s.stepLimit = s.opts.MaxSteps
 	}
-	s.longPending = s.opts.OnLongChunk != nil && s.stepLimit > longChunkSteps
-	if s.longPending {
+	if s.longHook != nil && s.stepLimit > longChunkSteps {
 		th.SetMaxExecutionSteps(longChunkSteps)
 	} else {
 		th.SetMaxExecutionSteps(s.stepLimit)
 	}
-	defer func() {
-		if s.longDone != nil {
-			s.longDone()
-			s.longDone = nil
-		}
-	}()
 	th.SetLocal(ctxKey, ctx)
+	th.SetLocal(longLocal, s.goingLong)
 	s.out, s.outN, s.outCut, s.stepsOver = out, 0, false, false
 	defer func() {
 		s.out = nil
 		th.SetLocal(ctxKey, nil)
+		th.SetLocal(longLocal, nil)
 	}()
 
 	guard := &cancelGuard{thread: th}
