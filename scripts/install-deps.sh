@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and benchmarks use, when missing.
-# Safe to run again; does nothing when everything is there.
+# Installs the Debian packages the tests and benchmarks use, when missing:
+# tmux (terminal tests by hand and in docs), then the benchmark's own needs
+# (python3-rpyc, taskset) through install-bench-deps.sh. Safe to run again.
 set -euo pipefail
-need=()
-command -v tmux >/dev/null 2>&1 || need+=(tmux)
-command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-/usr/bin/python3 -c 'import rpyc' >/dev/null 2>&1 || need+=(python3-rpyc)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-  echo "installing: ${need[*]}" >&2
+cd "$(dirname "$0")"
+if ! command -v tmux >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+  echo "installing: tmux" >&2
   $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tmux >/dev/null
 fi
+./install-bench-deps.sh >/dev/null
