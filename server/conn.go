@@ -142,7 +142,7 @@ func errMsg(seq uint64, kind, msg string) *transport.Msg {
 // serveStream reads a stream's first frame and dispatches it.
 func (c *conn) serveStream(st *yamux.Stream) {
 	defer st.Close()
-	r := bufio.NewReaderSize(st, 4<<10)
+	r := bufio.NewReaderSize(st, 1<<10) // small: an idle connection keeps it; big frames bypass it
 	m, err := transport.ReadMsg(r, c.srv.cfg.MaxFrame)
 	if err != nil {
 		if !errors.Is(err, io.EOF) {
