@@ -5,73 +5,22 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/yamux"
-	"github.com/rshell/rshell/server"
+	"github.com/rshell/rshell/internal/testserver"
 	"github.com/rshell/rshell/transport"
 )
 
-// testServer is an in-process server on 127.0.0.1 with TLS and token auth,
-// configured as `rshell serve` is.
-type testServer struct {
-	addr string
-	opts transport.Options
-}
-
-func startServer(tb testing.TB) *testServer {
-	tb.Helper()
-	certPEM, keyPEM, err := transport.SelfSignedPEM()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tok := []byte("bench-token-0123456789abcdef0123456789")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := server.New(server.Config{
-		Token: tok, TLS: transport.ServerTLSConfig(cert, nil),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return &testServer{
-		addr: ln.Addr().String(),
-		opts: transport.Options{Token: tok, Trust: transport.TrustOptions{Fingerprint: transport.Fingerprint(cert.Certificate[0])}},
-	}
-}
-
-func (s *testServer) dial(tb testing.TB) *transport.Client {
-	tb.Helper()
-	c, err := transport.Dial(context.Background(), s.addr, s.opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { c.Close() })
-	return c
-}
+// startServer is an in-process server on 127.0.0.1 with TLS and token
+// auth, configured as `rshell serve` is.
+func startServer(tb testing.TB) *testserver.Server { return testserver.Start(tb, nil) }
 
 // BenchmarkEvalRTT is one trivial chunk (1+1) on a reused connection: the
 // client's request, the server's parse, eval and encode, and the reply.
 func BenchmarkEvalRTT(b *testing.B) {
-	c := startServer(b).dial(b)
+	c := startServer(b).Dial(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -88,7 +37,7 @@ func BenchmarkEvalParallel(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		c := s.dial(b)
+		c := s.Dial(b)
 		for pb.Next() {
 			if _, err := c.Eval(ctx, "1+1", nil); err != nil {
 				b.Error(err)
@@ -105,7 +54,7 @@ func BenchmarkReplicateDict(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{1000, 100000} {
 		b.Run(fmt.Sprintf("N%d", n), func(b *testing.B) {
-			c := s.dial(b)
+			c := s.Dial(b)
 			if _, err := c.Eval(ctx, fmt.Sprintf("d = {'k%%d' %% i: [i, i + 1, i + 2] for i in range(%d)}", n), nil); err != nil {
 				b.Fatal(err)
 			}
@@ -224,7 +173,7 @@ func BenchmarkConnectFirstEval(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		c, err := transport.Dial(ctx, s.addr, s.opts)
+		c, err := transport.Dial(ctx, s.Addr, s.Opts)
 		if err != nil {
 			b.Fatal(err)
 		}

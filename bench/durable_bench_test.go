@@ -2,13 +2,9 @@ package bench
 
 import (
 	"context"
-	"crypto/tls"
-	"io"
-	"log/slog"
-	"net"
 	"testing"
-	"time"
 
+	"github.com/rshell/rshell/internal/testserver"
 	"github.com/rshell/rshell/server"
 	"github.com/rshell/rshell/transport"
 )
@@ -29,7 +25,7 @@ func BenchmarkChunkLatencyStateDir(b *testing.B) {
 				dir = b.TempDir()
 			}
 			s := startDurableServer(b, dir)
-			c, err := transport.Dial(context.Background(), s.addr, s.opts)
+			c, err := transport.Dial(context.Background(), s.Addr, s.Opts)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -49,39 +45,6 @@ func BenchmarkChunkLatencyStateDir(b *testing.B) {
 	}
 }
 
-func startDurableServer(tb testing.TB, stateDir string) *testServer {
-	tb.Helper()
-	certPEM, keyPEM, err := transport.SelfSignedPEM()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tok := []byte("bench-token-0123456789abcdef0123456789")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := server.New(server.Config{
-		Token: tok, TLS: transport.ServerTLSConfig(cert, nil), StateDir: stateDir,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		ln.Close()
-		tb.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return &testServer{
-		addr: ln.Addr().String(),
-		opts: transport.Options{Token: tok, Trust: transport.TrustOptions{Fingerprint: transport.Fingerprint(cert.Certificate[0])}},
-	}
+func startDurableServer(tb testing.TB, stateDir string) *testserver.Server {
+	return testserver.Start(tb, func(c *server.Config) { c.StateDir = stateDir })
 }

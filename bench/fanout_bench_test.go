@@ -2,19 +2,15 @@ package bench
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rshell/rshell/internal/testserver"
 	"github.com/rshell/rshell/inventory"
 	"github.com/rshell/rshell/repl"
-	"github.com/rshell/rshell/server"
 	"github.com/rshell/rshell/transport"
 )
 
@@ -58,33 +54,12 @@ func BenchmarkFanout(b *testing.B) {
 // fan-out group on all of them.
 func openFanoutGroup(b *testing.B, n int) *repl.Group {
 	b.Helper()
-	certPEM, keyPEM, err := transport.SelfSignedPEM()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok := []byte("bench-token-0123456789abcdef0123456789")
+	cert := testserver.Cert(b)
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "[defaults]\nfingerprint = %q\n", transport.Fingerprint(cert.Certificate[0]))
 	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv, err := server.New(server.Config{
-			Token: tok, TLS: transport.ServerTLSConfig(cert, nil),
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ln) }()
-		b.Cleanup(func() { srv.Close(); <-done })
-		fmt.Fprintf(&cfg, "[[hosts]]\nname = \"h%d\"\naddress = %q\n", i+1, ln.Addr().String())
+		ts := testserver.Start(b, nil)
+		fmt.Fprintf(&cfg, "[[hosts]]\nname = \"h%d\"\naddress = %q\n", i+1, ts.Addr)
 	}
 	fmt.Fprintf(&cfg, "[groups]\nall = [\"h[1-%d]\"]\n", n)
 	inv, err := inventory.Parse("bench.toml", []byte(cfg.String()))
@@ -93,7 +68,7 @@ func openFanoutGroup(b *testing.B, n int) *repl.Group {
 	}
 	g, err := repl.OpenGroup(context.Background(), repl.Config{
 		Target: "@all", Inventory: inv, Fanout: 64,
-		Options: transport.Options{Token: tok, Agent: "fanout-bench"},
+		Options: transport.Options{Token: testserver.Token, Agent: "fanout-bench"},
 	})
 	if err != nil {
 		b.Fatal(err)
