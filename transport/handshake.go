@@ -90,7 +90,7 @@ func ServerHandshake(conn net.Conn, token []byte, info *HostInfo, agent string, 
 		return fail(KindVersion, msg, fmt.Errorf("%w: %s", ErrVersion, msg))
 	}
 	if token != nil && !hmac.Equal(hello.Proof, authProof(token, nonce, channelBinding(conn))) {
-		return fail(KindAuth, "authentication failed: the token does not match this server's", ErrAuth)
+		return fail(KindAuth, "authentication failed: the token does not match this server's — check --token-file (or $RSHELL_TOKEN_FILE)", ErrAuth)
 	}
 	if err := WriteMsg(conn, &Msg{T: TWelcome, Version: ProtocolVersion, Info: info}, 0); err != nil {
 		return hello.Agent, fmt.Errorf("send welcome: %w", err)
@@ -152,9 +152,20 @@ func handshakeErr(m *Msg) error {
 	re := remoteErr(m).(*RemoteError)
 	switch re.Info.Kind {
 	case KindAuth:
-		return fmt.Errorf("%w: %w", ErrAuth, re)
+		return &refusal{re: re, is: ErrAuth}
 	case KindVersion:
-		return fmt.Errorf("%w: %w", ErrVersion, re)
+		return &refusal{re: re, is: ErrVersion}
 	}
 	return re
 }
+
+// refusal is the server's refusal of a handshake: its text is the
+// server's reason, and it matches both the sentinel (errors.Is) and the
+// RemoteError (errors.As).
+type refusal struct {
+	re *RemoteError
+	is error
+}
+
+func (r *refusal) Error() string   { return r.re.Error() }
+func (r *refusal) Unwrap() []error { return []error{r.is, r.re} }
