@@ -347,3 +347,32 @@ func TestSandboxRefusesFilesAndOS(t *testing.T) {
 		t.Fatalf("pure computation: %+v", v)
 	}
 }
+
+// With one handshake slot, silent peers hold none (the slot is taken when
+// a ClientHello arrives) and a burst of real clients queues for it.
+func TestHandshakeGate(t *testing.T) {
+	ts := start(t, false, func(c *server.Config) { c.MaxHandshakes = 1 })
+	for i := 0; i < 5; i++ {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+	}
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		go func() {
+			c, err := transport.Dial(testCtx(t), ts.addr, ts.opts)
+			if err == nil {
+				_, err = c.Eval(testCtx(t), "1", nil)
+				c.Close()
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -72,6 +72,9 @@ func (c *conn) serve() {
 		}
 	}
 	agent, err := transport.ServerHandshake(nc, s.cfg.Token, &s.info, "rshell "+Version, s.cfg.HandshakeTimeout, refused)
+	if s.gate != nil {
+		s.gate.done(c.raw)
+	}
 	if err != nil {
 		if !logged {
 			refused(agent, err)

@@ -46,6 +46,8 @@ type Config struct {
 	// own their process; tests leave it off.
 	AdaptiveProcs bool
 
+	MaxHandshakes int // TLS handshakes doing their work at once; 0 = 2 per CPU
+
 	AuthFailures int           // failed handshakes per peer address per AuthWindow before refusal; 0 = 10
 	AuthWindow   time.Duration // 0 = 1 minute
 }
@@ -75,6 +77,7 @@ type Server struct {
 	chunks    chunkSet
 	store     *store       // nil without a state dir
 	procs     *procBooster // nil unless AdaptiveProcs
+	gate      *handshakeGate
 }
 
 // New returns a server with cfg. With a StateDir it opens the durable
@@ -108,6 +111,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AuthWindow <= 0 {
 		cfg.AuthWindow = time.Minute
 	}
+	var gate *handshakeGate
+	if cfg.TLS != nil {
+		gate = newHandshakeGate(cfg.MaxHandshakes, cfg.HandshakeTimeout)
+		cfg.TLS = gate.config(cfg.TLS)
+	}
 	var procs *procBooster
 	if cfg.AdaptiveProcs {
 		procs = &procBooster{}
@@ -121,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		baseCtx:    ctx,
 		cancelBase: cancel,
 		procs:      procs,
+		gate:       gate,
 		listeners:  map[net.Listener]struct{}{},
 		conns:      map[*conn]struct{}{},
 		slots:      make(chan struct{}, cfg.MaxConns),
