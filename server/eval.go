@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,27 +14,39 @@ import (
 	"github.com/rshell/rshell/transport"
 )
 
-// errClientDeadline marks a cancel that the client sent because its
-// deadline passed, so the chunk is reported as a deadline, not a cancel.
-var errClientDeadline = errors.New("client deadline")
-
 // running is the chunk in flight on one eval stream.
 type running struct {
-	mu     sync.Mutex
-	seq    uint64
-	cancel context.CancelCauseFunc
+	mu       sync.Mutex
+	seq      uint64
+	cancel   context.CancelCauseFunc
+	deadline time.Duration // the chunk's deadline, as the client asked
 }
 
-func (r *running) set(seq uint64, cancel context.CancelCauseFunc) {
+func (r *running) set(seq uint64, cancel context.CancelCauseFunc, deadline time.Duration) {
 	r.mu.Lock()
-	r.seq, r.cancel = seq, cancel
+	r.seq, r.cancel, r.deadline = seq, cancel, deadline
 	r.mu.Unlock()
 }
 
-func (r *running) cancelSeq(seq uint64, cause error) {
+// deadlineCause reports a chunk stopped by its client's deadline.
+func deadlineCause(d time.Duration) *session.StopCause {
+	what := "deadline exceeded"
+	if d > 0 {
+		what = fmt.Sprintf("deadline exceeded after %s", d)
+	}
+	return &session.StopCause{Kind: transport.KindDeadline, What: what}
+}
+
+// cancelSeq stops the running chunk if it is seq (0: whichever runs);
+// clientDeadline reports it as the client's deadline, else cause is used
+// (nil: a plain cancel).
+func (r *running) cancelSeq(seq uint64, cause error, clientDeadline bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cancel != nil && (seq == 0 || seq == r.seq) {
+		if clientDeadline {
+			cause = deadlineCause(r.deadline)
+		}
 		r.cancel(cause)
 	}
 }
@@ -129,11 +140,7 @@ func (e *evalStream) read(inline bool) (becameRunner bool) {
 				_ = c.write(e.st, errMsg(m.Seq, transport.KindProtocol, "a chunk is already running on this session; wait for its result or cancel it"))
 			}
 		case transport.TCancel:
-			cause := context.Canceled
-			if m.Text == "deadline" {
-				cause = errClientDeadline
-			}
-			e.run.cancelSeq(m.Seq, cause)
+			e.run.cancelSeq(m.Seq, nil, m.Text == "deadline")
 		default:
 			_ = c.write(e.st, errMsg(m.Seq, transport.KindProtocol, fmt.Sprintf("unknown request %q on the eval stream", m.T)))
 		}
@@ -162,13 +169,13 @@ func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 	s.running.Add(1)
 	defer s.running.Done()
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
+	d := time.Duration(req.DeadlineMS) * time.Millisecond
 	var stopTimer func() bool
-	if req.DeadlineMS > 0 {
-		d := time.Duration(req.DeadlineMS) * time.Millisecond
-		t := time.AfterFunc(d, func() { cancel(errClientDeadline) })
+	if d > 0 {
+		t := time.AfterFunc(d, func() { cancel(deadlineCause(d)) })
 		stopTimer = t.Stop
 	}
-	run.set(req.Seq, cancel)
+	run.set(req.Seq, cancel, d)
 	s.chunks.add(run)
 	defer s.chunks.remove(run)
 	h.setLast(transport.LastChunk{Seq: req.Seq, State: "running"})
@@ -181,31 +188,8 @@ func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 	if stopTimer != nil {
 		stopTimer()
 	}
-	run.set(0, nil)
-	cause := context.Cause(ctx)
+	run.set(0, nil, 0)
 	cancel(nil)
-	if ei != nil && (ei.Kind == transport.KindCancelled || ei.Kind == transport.KindDeadline) {
-		switch {
-		case strings.Contains(ei.Msg, "never ran"):
-			if errors.Is(cause, errClientDeadline) {
-				ei.Kind = transport.KindDeadline
-				ei.Msg = strings.Replace(ei.Msg, "cancelled", "deadline exceeded", 1)
-			}
-		case errors.Is(cause, errClientDeadline):
-			ei.Kind = transport.KindDeadline
-			if req.DeadlineMS > 0 {
-				ei.Msg = fmt.Sprintf("deadline exceeded after %s (the remote work was stopped)", time.Duration(req.DeadlineMS)*time.Millisecond)
-			} else {
-				ei.Msg = "deadline exceeded (the remote work was stopped)"
-			}
-		case errors.Is(cause, errMemory):
-			ei.Kind = transport.KindLimit
-			ei.Msg = memoryMessage(s.cfg.MaxMemory)
-		case s.baseCtx.Err() != nil:
-			ei.Kind = transport.KindShutdown
-			ei.Msg = "the server is shutting down (the remote work was stopped)"
-		}
-	}
 	if ei != nil {
 		state := "failed"
 		if ei.Kind == transport.KindCancelled || ei.Kind == transport.KindDeadline || ei.Kind == transport.KindShutdown {

@@ -1,16 +1,14 @@
 package server
 
 import (
-	"errors"
 	"fmt"
+	"github.com/rshell/rshell/session"
+	"github.com/rshell/rshell/transport"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
 	"time"
 )
-
-// errMemory is the cancel cause of chunks stopped by the memory watchdog.
-var errMemory = errors.New("memory limit")
 
 // chunkSet is every chunk running on the server, so the memory watchdog
 // can stop them all.
@@ -39,7 +37,7 @@ func (c *chunkSet) cancelAll(cause error) int {
 	defer c.mu.Unlock()
 	n := 0
 	for r := range c.m {
-		r.cancelSeq(0, cause)
+		r.cancelSeq(0, cause, false)
 		n++
 	}
 	return n
@@ -65,7 +63,7 @@ func (s *Server) watchMemory() {
 		select {
 		case <-t.C:
 			if use := memoryInUse(); use > limit*9/10 {
-				if n := s.chunks.cancelAll(errMemory); n > 0 {
+				if n := s.chunks.cancelAll(&session.StopCause{Kind: transport.KindLimit, What: memoryMessage(s.cfg.MaxMemory)}); n > 0 {
 					s.log.Warn("memory near the limit: cancelled running chunks", "in_use_mib", use>>20, "max_memory_mib", limit>>20, "chunks", n)
 				}
 				debug.FreeOSMemory()
@@ -77,5 +75,5 @@ func (s *Server) watchMemory() {
 }
 
 func memoryMessage(limit int64) string {
-	return fmt.Sprintf("stopped: the server came close to its memory limit (--max-memory %d MiB); the chunk's work was cancelled", limit>>20)
+	return fmt.Sprintf("stopped: the server came close to its memory limit (--max-memory %d MiB)", limit>>20)
 }

@@ -64,7 +64,7 @@ type Server struct {
 	auth *authLimiter
 
 	baseCtx    context.Context // cancelled to stop every running chunk
-	cancelBase context.CancelFunc
+	cancelBase func()
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -120,7 +120,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AdaptiveProcs {
 		procs = &procBooster{}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancelCause := context.WithCancelCause(context.Background())
+	// Chunks still running when the shutdown grace ends are stopped, and
+	// reported, as a shutdown.
+	cancel := func() {
+		cancelCause(&session.StopCause{Kind: transport.KindShutdown, What: "the server is shutting down"})
+	}
 	s := &Server{
 		cfg:        cfg,
 		log:        cfg.Logger,

@@ -103,8 +103,17 @@ func chunkContext(thread *starlark.Thread) context.Context {
 	return context.Background()
 }
 
-// errMaxEvalTime is the cancel cause of the --max-eval-time timeout.
-var errMaxEvalTime = errors.New("the server's --max-eval-time limit")
+// StopCause, as the cause of a chunk's cancelled context (see
+// context.WithCancelCause), says how the stop is reported: with its Kind
+// (transport.KindDeadline, KindLimit, KindShutdown...) and what happened.
+// Without one, a cancel reports "cancelled" and a context deadline
+// "deadline exceeded after D".
+type StopCause struct {
+	Kind string
+	What string // e.g. "deadline exceeded after 2s"
+}
+
+func (c *StopCause) Error() string { return c.What }
 
 // Session is one namespace with one Starlark thread. Its methods are safe
 // for concurrent use; chunks run one at a time.
@@ -274,13 +283,7 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 				waitDone()
 			}
 			// Still waiting behind another chunk: nothing of this one ran.
-			e := s.stopError(ctx, waitStart, nil)
-			what := "cancelled"
-			if e.Kind == transport.KindDeadline {
-				what = "deadline exceeded"
-			}
-			e.Msg = what + " while waiting for another chunk of this session to finish (this chunk never ran)"
-			return nil, e
+			return nil, s.stopError(ctx, waitStart, nil, true)
 		}
 	}
 	s.longHook, s.longDone = hook, waitDone
@@ -307,11 +310,12 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	start := time.Now()
 	if s.opts.MaxEvalTime > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, s.opts.MaxEvalTime, errMaxEvalTime)
+		ctx, cancel = context.WithTimeoutCause(ctx, s.opts.MaxEvalTime, &StopCause{Kind: transport.KindDeadline,
+			What: fmt.Sprintf("deadline exceeded after %s: the chunk ran past the server's --max-eval-time limit", roundDuration(s.opts.MaxEvalTime))})
 		defer cancel()
 	}
 	if ctx.Err() != nil {
-		return nil, s.stopError(ctx, start, nil)
+		return nil, s.stopError(ctx, start, nil, false)
 	}
 
 	f, err := FileOptions().Parse(file, src, 0)
@@ -419,21 +423,26 @@ func (s *Session) encodeResult(v starlark.Value) ([]byte, *transport.ErrorInfo) 
 	return enc.Bytes(), nil
 }
 
-// stopError describes a chunk stopped by its context.
-func (s *Session) stopError(ctx context.Context, start time.Time, frames []transport.FrameInfo) *transport.ErrorInfo {
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return &transport.ErrorInfo{Kind: transport.KindCancelled, Msg: "cancelled (the remote work was stopped)", Frames: frames}
+// stopError describes a chunk stopped by its context; waiting says it was
+// stopped before it ran, while waiting behind another chunk.
+func (s *Session) stopError(ctx context.Context, start time.Time, frames []transport.FrameInfo, waiting bool) *transport.ErrorInfo {
+	kind, what := transport.KindCancelled, "cancelled"
+	var sc *StopCause
+	switch {
+	case errors.As(context.Cause(ctx), &sc):
+		kind, what = sc.Kind, sc.What
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		d := time.Since(start)
+		if dl, ok := ctx.Deadline(); ok && dl.After(start) {
+			d = dl.Sub(start)
+		}
+		kind, what = transport.KindDeadline, fmt.Sprintf("deadline exceeded after %s", roundDuration(d))
 	}
-	d := time.Since(start)
-	if dl, ok := ctx.Deadline(); ok && dl.After(start) {
-		d = dl.Sub(start)
+	msg := what + " (the remote work was stopped)"
+	if waiting {
+		msg = what + " while waiting for another chunk of this session to finish (this chunk never ran)"
 	}
-	msg := fmt.Sprintf("deadline exceeded after %s (the remote work was stopped)", roundDuration(d))
-	if errors.Is(context.Cause(ctx), errMaxEvalTime) {
-		msg = fmt.Sprintf("deadline exceeded after %s: the chunk ran past the server's --max-eval-time limit (the remote work was stopped)",
-			roundDuration(s.opts.MaxEvalTime))
-	}
-	return &transport.ErrorInfo{Kind: transport.KindDeadline, Msg: msg, Frames: frames}
+	return &transport.ErrorInfo{Kind: kind, Msg: msg, Frames: frames}
 }
 
 func roundDuration(d time.Duration) time.Duration {
@@ -475,7 +484,7 @@ func (s *Session) evalError(ctx context.Context, start time.Time, err error, src
 			Frames: frames,
 		}
 	case ctx.Err() != nil:
-		return s.stopError(ctx, start, frames)
+		return s.stopError(ctx, start, frames, false)
 	}
 	return &transport.ErrorInfo{Kind: transport.KindRuntime, Msg: msg, Frames: frames}
 }
