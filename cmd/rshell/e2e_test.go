@@ -314,23 +314,30 @@ func serve(t *testing.T, env []string) (string, *exec.Cmd) {
 	return addr, cmd
 }
 
+// runBinary runs the built binary to completion with stdin and returns
+// its stdout, stderr and exit status.
+func runBinary(t *testing.T, env []string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
 func TestE2EPipe(t *testing.T) {
 	env := testEnv(t)
 	addr, _ := serve(t, env)
 	run := func(input string) (string, string, int) {
-		cmd := exec.Command(binary(t), "connect", addr, "--trust-new-host")
-		cmd.Env = env
-		cmd.Stdin = strings.NewReader(input)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errb.String(), code
+		return runBinary(t, env, input, "connect", addr, "--trust-new-host")
 	}
 	out, errs, code := run("x = 21\nx *= 2\nx\n")
 	if out != "42\n" || code != 0 {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -85,23 +84,11 @@ func TestExecStatus(t *testing.T) {
 // TestExecBinary runs the built binary: JSON lines on stdout, gathered
 // text, and completion of hosts and groups from the config.
 func TestExecBinary(t *testing.T) {
-	bin := binary(t)
+	binary(t) // skips in -short mode before the fleet starts
 	configDir, stop := execFleet(t, 50)
 	env := append(testEnv(t), "XDG_CONFIG_HOME="+configDir)
 	runBin := func(stdin string, args ...string) (string, string, int) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		cmd.Stdin = strings.NewReader(stdin)
-		var o, e strings.Builder
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return o.String(), e.String(), code
+		return runBinary(t, env, stdin, args...)
 	}
 	out, errs, code := runBin("x = 6\nprint('hi')\nx * 7\n", "exec", "@web", "--json")
 	if code != 0 {
