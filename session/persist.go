@@ -66,7 +66,13 @@ type durability struct {
 
 const fullEvery = 256
 
-// touch records the identifiers a chunk mentions. Needs s.mu.
+// touch records the global names a chunk may have changed. Needs s.mu.
+//
+// Without calls, and with only plain names on the left of assignments, a
+// chunk can change nothing but the names it binds: reading a big value
+// (`d`, `len(d)` aside) must not cost encoding it again to see that it did
+// not change. Any call, or an assignment to an index or attribute, may
+// change whatever the chunk mentions, so then every identifier counts.
 func (s *Session) touch(f *syntax.File) {
 	if s.dur.hashes == nil {
 		return // Changes was never called: nothing tracks changes
@@ -74,12 +80,64 @@ func (s *Session) touch(f *syntax.File) {
 	if s.dur.touched == nil {
 		s.dur.touched = map[string]bool{}
 	}
+	var bound []string
+	mutates := false
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.CallExpr:
+			mutates = true
+		case *syntax.AssignStmt:
+			mutates = mutates || !bindsNames(n.LHS, &bound)
+		case *syntax.ForStmt:
+			mutates = mutates || !bindsNames(n.Vars, &bound)
+		case *syntax.DefStmt:
+			bound = append(bound, n.Name.Name)
+		case *syntax.LoadStmt:
+			for _, id := range n.To {
+				bound = append(bound, id.Name)
+			}
+		}
+		return !mutates
+	})
+	if !mutates {
+		for _, name := range bound {
+			s.dur.touched[name] = true
+		}
+		return
+	}
 	syntax.Walk(f, func(n syntax.Node) bool {
 		if id, ok := n.(*syntax.Ident); ok {
 			s.dur.touched[id.Name] = true
 		}
 		return true
 	})
+}
+
+// bindsNames appends the names an assignment target binds and reports
+// whether it is made of plain names only (x, (x, y), [x, y]).
+func bindsNames(e syntax.Expr, names *[]string) bool {
+	switch e := e.(type) {
+	case *syntax.Ident:
+		*names = append(*names, e.Name)
+		return true
+	case *syntax.ParenExpr:
+		return bindsNames(e.X, names)
+	case *syntax.TupleExpr:
+		for _, x := range e.List {
+			if !bindsNames(x, names) {
+				return false
+			}
+		}
+		return true
+	case *syntax.ListExpr:
+		for _, x := range e.List {
+			if !bindsNames(x, names) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // candidates returns the globals that may have changed since the last

@@ -137,3 +137,42 @@ func BenchmarkChangesWithBigDict(b *testing.B) {
 		}
 	}
 }
+
+// TestTouchOnlyWhatAChunkCanChange: a chunk without calls and with plain
+// names on the left can change only the names it binds, so reading a big
+// value does not make the next Changes encode it again.
+func TestTouchOnlyWhatAChunkCanChange(t *testing.T) {
+	s := New(Options{})
+	evalOK(t, s, "big = {'k': [1, 2]}\nl = [0]\ndef f(x):\n    return x")
+	s.Changes()
+	cases := []struct {
+		src  string
+		want []string
+	}{
+		{"big", nil},
+		{"[v for v in big]", nil},
+		{"big['k'][0] + 1", nil},
+		{"x, (y, [z]) = 1, (2, [3])", []string{"x", "y", "z"}},
+		{"n = 0\nn += 1", []string{"n"}},
+		{"def g():\n    return 1", []string{"g"}},
+		{"l[0] = 5", []string{"l"}},
+		{"f(big)", []string{"big", "f"}},
+		{"for l[0] in [7]:\n    pass", []string{"l"}},
+	}
+	for _, c := range cases {
+		evalOK(t, s, c.src)
+		got := s.dur.touched
+		for _, name := range c.want {
+			if !got[name] {
+				t.Errorf("%q: %q not touched (touched %v)", c.src, name, got)
+			}
+		}
+		if c.want == nil && len(got) != 0 {
+			t.Errorf("%q touched %v, want nothing", c.src, got)
+		}
+		d := s.Changes()
+		if c.src == "l[0] = 5" && (len(d.Changed) != 1 || d.Changed[0].Name != "l") {
+			t.Errorf("%q: changes %+v", c.src, d.Changed)
+		}
+	}
+}

