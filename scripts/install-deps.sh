@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and benchmarks use, when missing:
-# tmux (terminal tests by hand and in docs), then the benchmark's own needs
+# tmux (terminal tests by hand and in docs), iproute2 (ip: the network
+# namespace test in cmd/rshell, run as root), then the benchmark's own needs
 # (python3-rpyc, taskset) through install-bench-deps.sh. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,5 +11,12 @@ if ! command -v tmux >/dev/null 2>&1; then
   echo "installing: tmux" >&2
   $SUDO apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tmux >/dev/null
+fi
+if ! command -v ip >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+  echo "installing: iproute2" >&2
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq iproute2 >/dev/null
 fi
 ./install-bench-deps.sh >/dev/null
