@@ -46,10 +46,10 @@ func writeJSON(b *bytes.Buffer, v transport.Value, where, indent string) error {
 			b.WriteString(strconv.FormatInt(v.Int, 10))
 		}
 	case transport.KindFloat:
-		if math.IsNaN(v.Float) || math.IsInf(v.Float, 0) {
-			return fmt.Errorf("%s is %v, which JSON cannot represent", where, v.Float)
+		if math.IsNaN(v.Float()) || math.IsInf(v.Float(), 0) {
+			return fmt.Errorf("%s is %v, which JSON cannot represent", where, v.Float())
 		}
-		f, _ := json.Marshal(v.Float)
+		f, _ := json.Marshal(v.Float())
 		b.Write(f)
 	case transport.KindString:
 		if !utf8.ValidString(v.Str) {
@@ -130,10 +130,10 @@ func jsonKey(k transport.Value, where string) (string, error) {
 	case transport.KindNone:
 		return "null", nil
 	case transport.KindFloat:
-		if math.IsNaN(k.Float) || math.IsInf(k.Float, 0) {
-			return "", fmt.Errorf("a key of %s is %v, which JSON cannot represent", where, k.Float)
+		if math.IsNaN(k.Float()) || math.IsInf(k.Float(), 0) {
+			return "", fmt.Errorf("a key of %s is %v, which JSON cannot represent", where, k.Float())
 		}
-		f, _ := json.Marshal(k.Float)
+		f, _ := json.Marshal(k.Float())
 		return string(f), nil
 	}
 	return "", fmt.Errorf("%s has a %s key; JSON object keys are strings", where, k.Kind)

@@ -138,7 +138,7 @@ func fieldName(k transport.Value) string {
 	if k.Kind == transport.KindString {
 		return escapeInline(k.Str)
 	}
-	return escapeInline(k.Repr)
+	return escapeInline(k.Repr())
 }
 
 func moreItems(n int) string { return "... " + group(n) + " more items" }
@@ -218,7 +218,7 @@ func (p *printer) flat(out *sink, v transport.Value, keyStyle style) {
 			out.put(styleNumber, strconv.FormatInt(v.Int, 10))
 		}
 	case transport.KindFloat:
-		out.put(styleNumber, formatFloat(v.Float))
+		out.put(styleNumber, formatFloat(v.Float()))
 	case transport.KindString, transport.KindBytes:
 		st := styleString
 		if keyStyle != stylePlain && v.Kind == transport.KindString {
@@ -226,7 +226,7 @@ func (p *printer) flat(out *sink, v transport.Value, keyStyle style) {
 		}
 		p.quoted(out, st, v.Str, v.Kind == transport.KindBytes)
 	case transport.KindRef:
-		repr := v.Repr
+		repr := v.Repr()
 		if repr == "" {
 			repr = "<" + v.Str + ">"
 		}

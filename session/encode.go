@@ -207,7 +207,7 @@ func toStarlark(v *transport.Value, depth int) (starlark.Value, error) {
 		}
 		return starlark.MakeInt64(v.Int), nil
 	case transport.KindFloat:
-		return starlark.Float(v.Float), nil
+		return starlark.Float(v.Float()), nil
 	case transport.KindString:
 		return starlark.String(v.Str), nil
 	case transport.KindBytes:
@@ -291,7 +291,7 @@ func toStarlark(v *transport.Value, depth int) (starlark.Value, error) {
 		}
 		return st, nil
 	case transport.KindRef:
-		return &RefValue{TypeName: v.Str, Repr: v.Repr}, nil
+		return &RefValue{TypeName: v.Str, Repr: v.Repr()}, nil
 	}
 	return nil, fmt.Errorf("unknown value kind %d", v.Kind)
 }

@@ -133,7 +133,7 @@ func TestSysAndUname(t *testing.T) {
 func TestModulesRepr(t *testing.T) {
 	s := New(Options{})
 	v := evalOK(t, s, "os")
-	if v.Kind != transport.KindRef || v.Str != "module" || v.Repr != `<module "os">` {
+	if v.Kind != transport.KindRef || v.Str != "module" || v.Repr() != `<module "os">` {
 		t.Errorf("os = %+v", v)
 	}
 	wantValue(t, evalOK(t, s, `json.decode('{"a": [1, 2]}')`), transport.Dict(transport.String("a"), transport.List(transport.Int(1), transport.Int(2))))
@@ -586,7 +586,7 @@ func TestScalarsRoundTrip(t *testing.T) {
 	if v.Kind != transport.KindTuple || len(v.Items) != 11 {
 		t.Fatalf("got %+v", v)
 	}
-	if v.Items[1].Float != 0 || !math.Signbit(v.Items[1].Float) {
+	if v.Items[1].Float() != 0 || !math.Signbit(v.Items[1].Float()) {
 		t.Error("-0.0 lost its sign")
 	}
 	if v.Items[4].Big == nil || v.Items[4].Big.Cmp(new(big.Int).Lsh(big.NewInt(1), 80)) != 0 {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"math"
 	"math/big"
 )
 
@@ -36,23 +37,41 @@ func (k Kind) String() string {
 // handle to it. Children live in one contiguous slice, so a large list or
 // dict costs one allocation rather than one per element.
 //
-//   - Bool, Int (when it fits in int64), Float use the scalar fields.
+//   - Bool and Int (when it fits in int64) use their fields; a Float keeps
+//     its IEEE 754 bits in Int (read it with the Float method).
 //   - Int that does not fit in int64 uses Big.
 //   - String and Bytes keep their bytes in Str (strings may be invalid UTF-8).
 //   - List, Tuple and Set keep their elements in Items.
 //   - Dict keeps key, value, key, value... in Items, in insertion order.
 //   - Struct keeps its constructor name in Str and field name (a String
 //     Value), value, ... in Items.
-//   - Ref keeps the remote type name in Str and its repr in Repr.
+//   - Ref keeps the remote type name in Str and its repr as the one String
+//     in Items (read it with the Repr method).
+//
+// A Value is 64 bytes: a 100,000-key dict of 3-int lists is 500,000 of them.
 type Value struct {
 	Kind  Kind
 	Bool  bool
 	Int   int64
 	Big   *big.Int
-	Float float64
 	Str   string
-	Repr  string
 	Items []Value
+}
+
+// Float is a float value's number.
+func (v Value) Float() float64 {
+	if v.Kind != KindFloat {
+		return 0
+	}
+	return math.Float64frombits(uint64(v.Int))
+}
+
+// Repr is a ref's repr: how the remote side shows the value.
+func (v Value) Repr() string {
+	if v.Kind != KindRef || len(v.Items) != 1 {
+		return ""
+	}
+	return v.Items[0].Str
 }
 
 // Constructors for building values in Go code and tests.
@@ -75,7 +94,7 @@ func BigInt(b *big.Int) Value {
 }
 
 // Float returns a float value.
-func Float(f float64) Value { return Value{Kind: KindFloat, Float: f} }
+func Float(f float64) Value { return Value{Kind: KindFloat, Int: int64(math.Float64bits(f))} }
 
 // String returns a string value.
 func String(s string) Value { return Value{Kind: KindString, Str: s} }
@@ -109,13 +128,17 @@ func Struct(ctor string, fields ...Value) Value {
 }
 
 // Ref returns a ref leaf: something that could not be replicated.
-func Ref(typ, repr string) Value { return Value{Kind: KindRef, Str: typ, Repr: repr} }
+func Ref(typ, repr string) Value {
+	return Value{Kind: KindRef, Str: typ, Items: []Value{String(repr)}}
+}
 
 // Len is the number of elements of a container (pairs, for dicts and structs).
 func (v Value) Len() int {
 	switch v.Kind {
 	case KindDict, KindStruct:
 		return len(v.Items) / 2
+	case KindRef:
+		return 0
 	}
 	return len(v.Items)
 }
@@ -155,11 +178,11 @@ func (v Value) Equal(w Value) bool {
 		}
 		return v.Int == w.Int
 	case KindFloat:
-		return floatBits(v.Float) == floatBits(w.Float)
+		return floatBits(v.Float()) == floatBits(w.Float())
 	case KindString, KindBytes:
 		return v.Str == w.Str
 	case KindRef:
-		return v.Str == w.Str && v.Repr == w.Repr
+		return v.Str == w.Str && v.Repr() == w.Repr()
 	}
 	if v.Kind == KindStruct && v.Str != w.Str {
 		return false

@@ -169,7 +169,7 @@ func (e *Encoder) Value(v Value) {
 			e.Int(v.Int)
 		}
 	case KindFloat:
-		e.Float(v.Float)
+		e.Float(v.Float())
 	case KindString:
 		e.String(v.Str)
 	case KindBytes:
@@ -197,7 +197,7 @@ func (e *Encoder) Value(v Value) {
 			e.Value(v.Items[i])
 		}
 	case KindRef:
-		e.Ref(v.Str, v.Repr)
+		e.Ref(v.Str, v.Repr())
 	default:
 		e.Ref("invalid", fmt.Sprintf("<invalid kind %d>", v.Kind))
 	}
