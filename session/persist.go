@@ -68,11 +68,12 @@ const fullEvery = 256
 
 // touch records the global names a chunk may have changed. Needs s.mu.
 //
-// Without calls, and with only plain names on the left of assignments, a
-// chunk can change nothing but the names it binds: reading a big value
-// (`d`, `len(d)` aside) must not cost encoding it again to see that it did
-// not change. Any call, or an assignment to an index or attribute, may
-// change whatever the chunk mentions, so then every identifier counts.
+// Without calls (but to builtins that change nothing, like len and str),
+// and with only plain names on the left of assignments, a chunk can change
+// nothing but the names it binds: reading a big value (`d`, `len(d)`) must
+// not cost encoding it again to see that it did not change. Any other
+// call, or an assignment to an index or attribute, may change whatever the
+// chunk mentions, so then every identifier counts.
 func (s *Session) touch(f *syntax.File) {
 	if s.dur.hashes == nil {
 		return // Changes was never called: nothing tracks changes
@@ -80,12 +81,52 @@ func (s *Session) touch(f *syntax.File) {
 	if s.dur.touched == nil {
 		s.dur.touched = map[string]bool{}
 	}
+	// Names the chunk binds anywhere (even as a comprehension variable or
+	// a parameter) may hide a builtin, so calls to them count as calls.
+	hidden := map[string]bool{}
+	idents := func(n syntax.Node) {
+		syntax.Walk(n, func(n syntax.Node) bool {
+			if id, ok := n.(*syntax.Ident); ok {
+				hidden[id.Name] = true
+			}
+			return true
+		})
+	}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.AssignStmt:
+			idents(n.LHS)
+		case *syntax.ForStmt:
+			idents(n.Vars)
+		case *syntax.ForClause:
+			idents(n.Vars)
+		case *syntax.DefStmt:
+			idents(n.Name)
+			for _, p := range n.Params {
+				idents(p)
+			}
+		case *syntax.LambdaExpr:
+			for _, p := range n.Params {
+				idents(p)
+			}
+		case *syntax.LoadStmt:
+			for _, id := range n.To {
+				idents(id)
+			}
+		}
+		return true
+	})
 	var bound []string
 	mutates := false
 	syntax.Walk(f, func(n syntax.Node) bool {
 		switch n := n.(type) {
 		case *syntax.CallExpr:
-			mutates = true
+			id, ok := n.Fn.(*syntax.Ident)
+			if !ok || !pureBuiltins[id.Name] || hidden[id.Name] {
+				mutates = true
+			} else if _, global := s.globals[id.Name]; global {
+				mutates = true
+			}
 		case *syntax.AssignStmt:
 			mutates = mutates || !bindsNames(n.LHS, &bound)
 		case *syntax.ForStmt:
@@ -111,6 +152,16 @@ func (s *Session) touch(f *syntax.File) {
 		}
 		return true
 	})
+}
+
+// pureBuiltins are universe functions that change none of their
+// arguments (their arguments' own calls are looked at separately).
+var pureBuiltins = map[string]bool{
+	"abs": true, "all": true, "any": true, "bool": true, "bytes": true, "chr": true,
+	"dict": true, "dir": true, "enumerate": true, "float": true, "hasattr": true,
+	"hash": true, "int": true, "len": true, "list": true, "max": true, "min": true,
+	"ord": true, "print": true, "range": true, "repr": true, "reversed": true,
+	"set": true, "sorted": true, "str": true, "tuple": true, "type": true, "zip": true,
 }
 
 // bindsNames appends the names an assignment target binds and reports
