@@ -324,7 +324,10 @@ func (s *shell) fanRunCtx(parent context.Context, hosts []*host, deadline time.D
 				case sem <- struct{}{}:
 					dctx, dcancel := context.WithTimeout(hctx, dialBound)
 					c, err = s.fanClient(dctx, h)
-					if err != nil && errors.Is(dctx.Err(), context.DeadlineExceeded) {
+					// The dialer's own timer can fire a moment before the
+					// context's: both mean the same, and say it one way so
+					// that such hosts fold together.
+					if dl, _ := dctx.Deadline(); err != nil && hctx.Err() == nil && !time.Now().Before(dl) {
 						err = fmt.Errorf("no connection within %s: %w", dialBound, context.DeadlineExceeded)
 					}
 					dcancel()
@@ -334,6 +337,7 @@ func (s *shell) fanRunCtx(parent context.Context, hosts []*host, deadline time.D
 				}
 			}
 			if err != nil {
+				r.dur = time.Since(start)
 				s.classifyDial(ctx, r, err)
 				return
 			}
@@ -474,6 +478,7 @@ func reason(h *host, err error) string {
 		{"connect to " + a + ": ", ""},
 		{"attach to " + a + ": ", ""},
 		{"TLS handshake with " + a + " ", "TLS handshake "},
+		{"first contact with " + a + " ", "first contact "},
 		{" " + a, ""},
 	} {
 		msg = strings.ReplaceAll(msg, p[0], p[1])

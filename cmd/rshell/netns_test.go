@@ -153,10 +153,11 @@ func TestExecNetworkNamespaces(t *testing.T) {
 
 	// And a host that silently drops everything (its address resolves to
 	// a MAC nobody has, as a host gone behind a router): nothing tells the
-	// client, so only the deadline ends the wait for it.
+	// client, so only --connect-timeout (no chunk deadline this time) ends
+	// the wait for it.
 	silent := hosts[3]
 	lab.must("neigh", "replace", silent.ip, "lladdr", "02:00:00:00:00:01", "dev", silent.vethRoot, "nud", "permanent")
-	out, errs, code, took = lab.rshell(env, "exec", "@ns", "-e", "6 * 7", "--timeout", timeout.String(), "--json")
+	out, errs, code, took = lab.rshell(env, "exec", "@ns", "-e", "6 * 7", "--connect-timeout", "2s", "--json")
 	bounded(down.name+" down and "+silent.name+" silent", took)
 	byHost = netnsJSONLines(t, out)
 	if code != 2 || len(byHost) != nHosts {
@@ -167,8 +168,10 @@ func TestExecNetworkNamespaces(t *testing.T) {
 		switch {
 		case !ok:
 		case h.name == down.name || h.name == silent.name:
-			if j.OK || j.Status != "unreachable" || j.Error == nil || *j.Error == "" {
-				t.Errorf("partial --json %s: %+v, want unreachable with an error", h.name, j)
+			if j.OK || j.Status != "unreachable" || j.Error == nil || *j.Error == "" || j.DurationMS == nil || *j.DurationMS <= 0 {
+				t.Errorf("partial --json %s: %+v, want unreachable with an error and the time spent", h.name, j)
+			} else if h.name == silent.name && *j.Error != "no connection within 2s" {
+				t.Errorf("silent host: error %q, want %q", *j.Error, "no connection within 2s")
 			} else {
 				t.Logf("%s: %s", h.name, *j.Error)
 			}

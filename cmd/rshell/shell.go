@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rshell/rshell/history"
@@ -20,6 +21,7 @@ func addShellFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.String("token-file", "", "token file proving who you are (default: $RSHELL_TOKEN_FILE, then "+transport.DefaultTokenFile()+" if it exists)")
 	fl.Duration("timeout", 0, "deadline for each chunk, e.g. 30s (default: none; change it in the shell with :timeout)")
+	fl.Duration("connect-timeout", 15*time.Second, "give up on a host that does not answer within this long (a shorter --timeout also bounds it)")
 	fl.String("color", "auto", "color output: auto (only on a terminal, and not when NO_COLOR is set), always or never")
 	fl.String("history-file", "", "history file (default: "+defaultHistoryPath()+"); history is kept only when stdin is a terminal")
 	fl.Bool("raw-output", false, "pass control characters in remote output to the terminal as they are (default: shown escaped)")
@@ -64,6 +66,10 @@ func newShellSetup(cmd *cobra.Command) (*shellSetup, error) {
 
 	if timeout < 0 {
 		return nil, fmt.Errorf("--timeout must not be negative, got %s", timeout)
+	}
+	connectTimeout, _ := fl.GetDuration("connect-timeout")
+	if connectTimeout <= 0 {
+		return nil, fmt.Errorf("--connect-timeout must be positive, got %s", connectTimeout)
 	}
 	stdinTTY := isTerminal(os.Stdin)
 	stdoutTTY := isTerminal(os.Stdout)
@@ -118,6 +124,7 @@ func newShellSetup(cmd *cobra.Command) (*shellSetup, error) {
 		Color:           color,
 		RawOutput:       raw,
 		Timeout:         timeout,
+		DialTimeout:     connectTimeout,
 		Interactive:     interactive,
 		Signals:         true,
 		ConfirmNewHosts: stdinTTY,
