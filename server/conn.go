@@ -44,13 +44,28 @@ func (c *conn) attached() *hosted {
 	return c.h
 }
 
-func (c *conn) serve() {
+// handshake runs TLS and the hello and starts yamux. It returns nil when
+// the connection is refused or gone, having closed it.
+//
+// It runs on a goroutine of its own, and the connection's life after it on
+// another (serveMux): the TLS handshake grows a goroutine's stack to tens
+// of KiB, which an idle connection would otherwise keep.
+func (c *conn) handshake() (mux *yamux.Session) {
 	s := c.srv
 	log := s.log.With("peer", c.peer)
-	defer c.raw.Close()
+	defer func() {
+		if mux == nil {
+			c.raw.Close()
+		}
+	}()
 	log.Info("connection accepted")
 	if tc, ok := c.raw.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
+		// Dead peers are found by the kernel: probes after KeepAlive of
+		// silence, three more a third of it apart, then the connection is
+		// reset (about 2×KeepAlive in all, as yamux pings would take).
+		ka := s.keepAlive()
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: ka, Interval: max(ka/3, time.Second), Count: 3})
 	}
 	if wait, bad := s.auth.blocked(c.peer); bad {
 		log.Warn("connection refused: too many failed handshakes", "retry_in", wait.Round(time.Second))
@@ -81,20 +96,29 @@ func (c *conn) serve() {
 		}
 		return
 	}
-	mux, err := transport.ServerMux(nc, transport.MuxOptions{KeepAlive: s.cfg.KeepAlive, WriteTimeout: s.cfg.WriteTimeout, MaxStreams: s.cfg.MaxStreams})
+	m, err := transport.ServerMux(nc, transport.MuxOptions{NoKeepAlive: true, WriteTimeout: s.cfg.WriteTimeout, MaxStreams: s.cfg.MaxStreams})
 	if err != nil {
 		log.Error("yamux setup failed", "err", err)
-		return
+		return nil
 	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		mux.Close()
-		return
+		m.Close()
+		return nil
 	}
-	c.mux = mux
+	c.mux = m
 	c.mu.Unlock()
 	log.Info("connection authenticated", "agent", agent)
+	return m
+}
+
+// serveMux accepts the streams of an authenticated connection until it
+// closes, then detaches its session.
+func (c *conn) serveMux(mux *yamux.Session) {
+	s := c.srv
+	log := s.log.With("peer", c.peer)
+	defer c.raw.Close()
 
 	streams := make(chan struct{}, s.cfg.MaxStreams)
 	var wg sync.WaitGroup

@@ -36,7 +36,7 @@ type Config struct {
 	MaxStreams       int           // concurrent streams per connection; 0 = 64
 	MaxFrame         int           // 0 = transport.DefaultMaxFrame
 	MaxUpload        int64         // bytes; 0 = 1 GiB
-	KeepAlive        time.Duration // yamux keepalive interval; 0 = 15s
+	KeepAlive        time.Duration // TCP keepalive: probes after this long idle; 0 = 15s
 	WriteTimeout     time.Duration // 0 = 10s
 
 	MaxMemory int64 // bytes; running chunks are cancelled near it; 0 = no watchdog
@@ -270,13 +270,23 @@ func (s *Server) startConn(nc net.Conn) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		defer func() { <-s.slots }()
-		c.serve()
+	end := func() {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		<-s.slots
+		s.wg.Done()
+	}
+	go func() {
+		mux := c.handshake()
+		if mux == nil {
+			end()
+			return
+		}
+		go func() { // a fresh, small stack for the connection's life
+			defer end()
+			c.serveMux(mux)
+		}()
 	}()
 }
 
@@ -343,4 +353,11 @@ func (s *Server) Close() error {
 		err = nil
 	}
 	return err
+}
+
+func (s *Server) keepAlive() time.Duration {
+	if s.cfg.KeepAlive > 0 {
+		return s.cfg.KeepAlive
+	}
+	return 15 * time.Second
 }

@@ -13,11 +13,15 @@ type MuxOptions struct {
 	KeepAlive    time.Duration // interval of keepalive pings; 0 = 15s
 	WriteTimeout time.Duration // a write stuck this long closes the whole session; 0 = 10s
 	MaxStreams   int           // streams a peer may have open at once (server side); 0 = 256
+	// NoKeepAlive sends no pings (they are still answered): for a server
+	// holding many idle connections, where the kernel's TCP keepalive
+	// finds dead peers without a goroutine and a timer per connection.
+	NoKeepAlive bool
 }
 
 func muxConfig(o MuxOptions) *yamux.Config {
 	cfg := yamux.DefaultConfig()
-	cfg.EnableKeepAlive = true
+	cfg.EnableKeepAlive = !o.NoKeepAlive
 	cfg.KeepAliveInterval = o.KeepAlive
 	if cfg.KeepAliveInterval <= 0 {
 		cfg.KeepAliveInterval = 15 * time.Second
