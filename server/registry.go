@@ -83,18 +83,23 @@ var errBadResume = &transport.ErrorInfo{Kind: transport.KindAuth, Msg: "no sessi
 func (r *registry) attach(m *transport.Msg) (*hosted, bool, *transport.ErrorInfo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.expireLocked(time.Now())
+	// Expired sessions are dropped by the server's expiry loop, not here:
+	// walking every session on every attach made connecting cost O(sessions).
 	var h *hosted
 	resumed := false
 	switch {
 	case m.Session != "":
 		h = r.byID[m.Session]
-		if h == nil || subtle.ConstantTimeCompare([]byte(h.secret), []byte(m.Secret)) != 1 {
+		if h == nil || subtle.ConstantTimeCompare([]byte(h.secret), []byte(m.Secret)) != 1 || r.expired(h, time.Now()) {
 			return nil, false, errBadResume
 		}
 		resumed = true
 	case m.NS != "":
 		h = r.named[m.NS]
+		if h != nil && r.expired(h, time.Now()) {
+			r.dropLocked(h)
+			h = nil
+		}
 		if h != nil {
 			resumed = true
 		} else {
@@ -137,20 +142,29 @@ func (r *registry) detach(h *hosted) {
 
 // expireLocked drops sessions detached for longer than the TTL.
 func (r *registry) expireLocked(now time.Time) {
-	for id, h := range r.byID {
-		h.mu.Lock()
-		dead := h.attached == 0 && !h.detached.IsZero() && now.Sub(h.detached) > r.ttl
-		h.mu.Unlock()
-		if dead {
-			delete(r.byID, id)
-			if h.ns != "" {
-				delete(r.named, h.ns)
-			}
-			if r.store != nil {
-				_ = r.store.remove(id)
-			}
+	for _, h := range r.byID {
+		if r.expired(h, now) {
+			r.dropLocked(h)
 		}
 	}
+}
+
+// dropLocked forgets a session, in memory and in the store.
+func (r *registry) dropLocked(h *hosted) {
+	delete(r.byID, h.id)
+	if h.ns != "" && r.named[h.ns] == h {
+		delete(r.named, h.ns)
+	}
+	if r.store != nil {
+		_ = r.store.remove(h.id)
+	}
+}
+
+// expired reports whether h has been detached for longer than the TTL.
+func (r *registry) expired(h *hosted, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.attached == 0 && !h.detached.IsZero() && now.Sub(h.detached) > r.ttl
 }
 
 func (r *registry) expire() {
