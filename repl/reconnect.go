@@ -283,7 +283,7 @@ func (s *shell) watch(h *host, c *transport.Client) {
 		if busy {
 			return
 		}
-		if msg := s.markLost(h, c, "the connection closed", 0); msg != "" {
+		if msg := s.markLost(h, c, c.LostReason(), 0); msg != "" {
 			s.notify(msg)
 		}
 	}()
@@ -477,7 +477,7 @@ func (s *shell) endChunk(h *host, c *transport.Client) {
 	h.mu.Unlock()
 	select {
 	case <-c.Done():
-		if msg := s.markLost(h, c, "the connection closed", 0); msg != "" {
+		if msg := s.markLost(h, c, c.LostReason(), 0); msg != "" {
 			s.notify(msg)
 		}
 	default:

@@ -52,12 +52,13 @@ type Attachment struct {
 // Eval calls are serialised; side errands (Ping, Names, Get...) run on
 // streams of their own and never wait behind a running chunk.
 type Client struct {
-	addr string
-	opts Options
-	conn net.Conn
-	mux  *yamux.Session
-	info HostInfo
-	att  Attachment
+	addr   string
+	opts   Options
+	conn   net.Conn
+	mux    *yamux.Session
+	muxLog *muxLog
+	info   HostInfo
+	att    Attachment
 
 	evalMu sync.Mutex
 	eval   net.Conn
@@ -103,12 +104,15 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 		conn.Close()
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	mux, err := ClientMux(conn, o.Mux)
+	ml := &muxLog{}
+	mo := o.Mux
+	mo.Log = ml
+	mux, err := ClientMux(conn, mo)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	c := &Client{addr: addr, opts: o, conn: conn, mux: mux, info: *info}
+	c := &Client{addr: addr, opts: o, conn: conn, mux: mux, info: *info, muxLog: ml}
 	if o.NoAttach {
 		return c, nil
 	}

@@ -17,6 +17,10 @@ type MuxOptions struct {
 	// holding many idle connections, where the kernel's TCP keepalive
 	// finds dead peers without a goroutine and a timer per connection.
 	NoKeepAlive bool
+
+	// Log, if not nil, gets yamux's error lines (which say why a session
+	// ended: a keepalive without answer, a read error).
+	Log io.Writer
 }
 
 func muxConfig(o MuxOptions) *yamux.Config {
@@ -38,6 +42,9 @@ func muxConfig(o MuxOptions) *yamux.Config {
 	cfg.StreamOpenTimeout = 30 * time.Second
 	cfg.StreamCloseTimeout = 30 * time.Second
 	cfg.LogOutput = io.Discard
+	if o.Log != nil {
+		cfg.LogOutput = o.Log
+	}
 	return cfg
 }
 
