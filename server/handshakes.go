@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -13,7 +14,11 @@ import (
 // once. A storm of new connections then queues instead of taking every CPU
 // from the clients already connected. The slot is taken when the
 // ClientHello arrives (GetConfigForClient), so a peer that connects and
-// sends nothing holds no slot, and given back when the hello exchange ends.
+// sends nothing holds no slot, and given back when that TLS handshake
+// ends, however it ends (its context is then done) — or earlier by done.
+// Tying the slot to the handshake itself means no caller can leak one: a
+// refusal after TLS (rate limit, connection limit) used to keep its slot
+// for good, and two of them shut every new client out.
 type handshakeGate struct {
 	slots   chan struct{}
 	wait    time.Duration
@@ -39,6 +44,7 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 		select {
 		case g.slots <- struct{}{}:
 			g.holders.Store(hi.Conn, struct{}{})
+			context.AfterFunc(hi.Context(), func() { g.done(hi.Conn) })
 		case <-t.C:
 			return nil, errHandshakeBusy
 		case <-hi.Context().Done():
@@ -52,7 +58,7 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 	return c
 }
 
-// done gives back the slot conn holds, if any.
+// done gives back the slot conn holds, if any (at most once per slot).
 func (g *handshakeGate) done(conn net.Conn) {
 	if _, ok := g.holders.LoadAndDelete(conn); ok {
 		<-g.slots
