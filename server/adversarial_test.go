@@ -158,7 +158,7 @@ func TestAdversarialSuite(t *testing.T) {
 			if _, err := transport.ReadMsg(nc, 0); err != nil {
 				t.Fatal(err)
 			}
-			_ = transport.WriteMsg(nc, &transport.Msg{T: transport.THello, Version: 2}, 0)
+			_ = transport.WriteMsg(nc, &transport.Msg{T: transport.THello, Version: 99}, 0)
 			expectError(t, nc, transport.KindVersion, "v2")
 			nc.Close()
 		}
@@ -274,7 +274,8 @@ func TestAdversarialSuite(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if err = goleak.Find(ignore, goleak.IgnoreAnyFunction("github.com/rshell/rshell/server.(*Server).Serve"),
-			goleak.IgnoreAnyFunction("github.com/rshell/rshell/server.(*Server).expireLoop")); err == nil {
+			goleak.IgnoreAnyFunction("github.com/rshell/rshell/server.(*Server).expireLoop"),
+			goleak.IgnoreAnyFunction("github.com/rshell/rshell/server.(*Server).livenessLoop")); err == nil {
 			break
 		}
 		runtime.Gosched()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -92,7 +93,7 @@ func TestWrongVersionNamesBoth(t *testing.T) {
 	if err := transport.WriteMsg(nc, &transport.Msg{T: transport.THello, Version: 7}, 0); err != nil {
 		t.Fatal(err)
 	}
-	expectError(t, nc, transport.KindVersion, "client speaks protocol v7, this server speaks v1")
+	expectError(t, nc, transport.KindVersion, fmt.Sprintf("client speaks protocol v7, this server speaks v%d", transport.ProtocolVersion))
 	healthy(t, ts)
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -20,6 +21,9 @@ type conn struct {
 	srv  *Server
 	raw  net.Conn
 	peer string
+
+	lastRead atomic.Int64 // unix ns of the last read (liveness.go)
+	pinging  atomic.Bool
 
 	mu     sync.Mutex
 	mux    *yamux.Session
@@ -94,9 +98,11 @@ func (c *conn) handshake() (mux *yamux.Session) {
 		if !logged {
 			refused(agent, err)
 		}
+		lingerClose(nc)
 		return
 	}
-	m, err := transport.ServerMux(nc, transport.MuxOptions{NoKeepAlive: true, WriteTimeout: s.cfg.WriteTimeout, MaxStreams: s.cfg.MaxStreams})
+	c.lastRead.Store(time.Now().UnixNano())
+	m, err := transport.ServerMux(stampConn{Conn: nc, last: &c.lastRead}, transport.MuxOptions{NoKeepAlive: true, WriteTimeout: s.cfg.WriteTimeout, MaxStreams: s.cfg.MaxStreams})
 	if err != nil {
 		log.Error("yamux setup failed", "err", err)
 		return nil

@@ -36,7 +36,7 @@ type Config struct {
 	MaxStreams       int           // concurrent streams per connection; 0 = 64
 	MaxFrame         int           // 0 = transport.DefaultMaxFrame
 	MaxUpload        int64         // bytes; 0 = 1 GiB
-	KeepAlive        time.Duration // TCP keepalive: probes after this long idle; 0 = 15s
+	KeepAlive        time.Duration // a connection silent this long is pinged (and TCP keepalive probes it); 0 = 15s
 	WriteTimeout     time.Duration // 0 = 10s
 
 	MaxMemory int64 // bytes; running chunks are cancelled near it; 0 = no watchdog
@@ -188,8 +188,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	defer s.wg.Done()
 	s.janitor.Do(func() {
-		s.wg.Add(1)
+		s.wg.Add(2)
 		go s.expireLoop()
+		go s.livenessLoop()
 		if s.cfg.MaxMemory > 0 {
 			s.wg.Add(1)
 			go s.watchMemory()
@@ -304,6 +305,22 @@ func refuse(nc net.Conn, cfg *tls.Config, kind, msg string) {
 		w = tc
 	}
 	_ = transport.WriteMsg(w, &transport.Msg{T: transport.TError, Err: &transport.ErrorInfo{Kind: kind, Msg: msg}}, 0)
+	lingerClose(w)
+}
+
+// lingerClose ends a refused connection so that the refusal is read: a
+// client sends its hello (and its first yamux frames) without waiting, and
+// closing a socket with unread data sends a reset, which makes the client's
+// kernel drop the error frame before the client reads it. So: send our end
+// of the stream, read what the client sent until it hangs up (briefly, and
+// a bounded amount), then close.
+func lingerClose(c net.Conn) {
+	defer c.Close()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	_, _ = io.CopyN(io.Discard, c, 256<<10)
 }
 
 // Shutdown stops accepting, lets running chunks finish until ctx is done,

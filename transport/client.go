@@ -97,30 +97,57 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 		}
 		conn = tc
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	info, err := ClientHandshake(conn, o.Token, o.Agent, o.HandshakeTimeout)
-	stop()
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("connect to %s: %w", addr, err)
-	}
+	// yamux starts before the server's answer to the hello is read, so the
+	// attach rides in the same flight as the hello; its reader waits at a
+	// gate until the handshake's frames are read off the connection.
+	gated := &gatedConn{Conn: conn, gate: make(chan struct{})}
 	ml := &muxLog{}
 	mo := o.Mux
 	mo.Log = ml
-	mux, err := ClientMux(conn, mo)
+	c := &Client{addr: addr, opts: o, conn: conn, muxLog: ml}
+	pipelined := func() error {
+		mux, err := ClientMux(gated, mo)
+		if err != nil {
+			return err
+		}
+		c.mux = mux
+		if o.NoAttach {
+			return nil
+		}
+		return c.sendAttach()
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	info, err := clientHandshake(conn, o.Token, o.Agent, o.HandshakeTimeout, pipelined)
+	stop()
+	close(gated.gate)
 	if err != nil {
 		conn.Close()
-		return nil, err
+		if c.mux != nil {
+			c.mux.Close()
+		}
+		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	c := &Client{addr: addr, opts: o, conn: conn, mux: mux, info: *info, muxLog: ml}
+	c.info = *info
 	if o.NoAttach {
 		return c, nil
 	}
-	if err := c.attach(ctx); err != nil {
+	if err := c.readAttached(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// gatedConn holds yamux's reads until the handshake is done with the
+// connection; writes go straight through.
+type gatedConn struct {
+	net.Conn
+	gate chan struct{}
+}
+
+func (g *gatedConn) Read(p []byte) (int, error) {
+	<-g.gate
+	return g.Conn.Read(p)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -162,18 +189,22 @@ func tlsError(addr string, err error) error {
 	return fmt.Errorf("TLS handshake with %s failed: %v: %w", addr, err, ErrConnLost)
 }
 
-func (c *Client) attach(ctx context.Context) error {
+// sendAttach opens the eval stream and asks for the session.
+func (c *Client) sendAttach() error {
 	s, err := c.mux.OpenStream()
 	if err != nil {
-		return c.lost(err)
+		return err
 	}
 	c.eval = s
 	c.evalR = bufio.NewReaderSize(s, 4<<10)
+	return WriteMsg(s, &Msg{T: TAttach, Session: c.opts.Session, Secret: c.opts.Secret, NS: c.opts.NS}, c.opts.MaxFrame)
+}
+
+// readAttached reads the answer to sendAttach.
+func (c *Client) readAttached(ctx context.Context) error {
+	s := c.eval
 	stop := context.AfterFunc(ctx, func() { _ = s.SetReadDeadline(time.Now()) })
 	defer stop()
-	if err := WriteMsg(s, &Msg{T: TAttach, Session: c.opts.Session, Secret: c.opts.Secret, NS: c.opts.NS}, c.opts.MaxFrame); err != nil {
-		return c.lost(err)
-	}
 	m, err := ReadMsg(c.evalR, c.opts.MaxFrame)
 	if err != nil {
 		return c.lost(err)

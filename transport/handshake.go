@@ -22,14 +22,18 @@ var (
 
 const handshakeMaxFrame = 64 << 10
 
-// authProof is HMAC-SHA256 keyed by the token over a label, the server's
-// nonce and, under TLS, keying material exported from the TLS session, so a
-// proof is useless on any other connection.
+// authProof is HMAC-SHA256 keyed by the token over a label and what makes
+// the proof good for one connection only: under TLS, keying material
+// exported from the TLS session (binding), so the client can send its proof
+// without waiting for the server; over plain TCP, the server's nonce.
 func authProof(token, nonce, binding []byte) []byte {
 	m := hmac.New(sha256.New, token)
-	m.Write([]byte("rshell-auth-v1\x00"))
-	m.Write(nonce)
-	m.Write(binding)
+	m.Write([]byte("rshell-auth-v2\x00"))
+	if binding != nil {
+		m.Write(binding)
+	} else {
+		m.Write(nonce)
+	}
 	return m.Sum(nil)
 }
 
@@ -39,7 +43,7 @@ func channelBinding(c net.Conn) []byte {
 		return nil
 	}
 	st := tc.ConnectionState()
-	b, err := st.ExportKeyingMaterial("rshell-auth-v1", nil, 32)
+	b, err := st.ExportKeyingMaterial("rshell-auth-v2", nil, 32)
 	if err != nil {
 		return nil
 	}
@@ -102,14 +106,47 @@ func ServerHandshake(conn net.Conn, token []byte, info *HostInfo, agent string, 
 // server's host info. A refused hello returns a *RemoteError wrapping the
 // server's reason; ErrVersion and ErrAuth can be tested with errors.Is.
 func ClientHandshake(conn net.Conn, token []byte, agent string, timeout time.Duration) (*HostInfo, error) {
+	return clientHandshake(conn, token, agent, timeout, nil)
+}
+
+// clientHandshake is ClientHandshake, where under TLS the hello goes out at
+// once and then pipelined, if not nil, may write more (the first yamux
+// frames) before the server's answer is read: no round trip is spent
+// waiting for the challenge, nor for the welcome before attaching. Over
+// plain TCP the hello waits for the challenge's nonce.
+func clientHandshake(conn net.Conn, token []byte, agent string, timeout time.Duration, pipelined func() error) (*HostInfo, error) {
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
 	}
 	_ = conn.SetDeadline(time.Now().Add(timeout))
 	defer func() { _ = conn.SetDeadline(time.Time{}) }()
 
+	binding := channelBinding(conn)
+	hello := &Msg{T: THello, Version: ProtocolVersion, Agent: agent}
+	// A write that fails is reported only if the server's answer cannot be
+	// read: a refusal (a wrong token, too many attempts) says more than the
+	// broken pipe it leaves behind.
+	var sendErr error
+	send := func(nonce []byte) {
+		if token != nil {
+			hello.Proof = authProof(token, nonce, binding)
+		}
+		if err := WriteMsg(conn, hello, 0); err != nil {
+			sendErr = fmt.Errorf("send hello: %w", err)
+			return
+		}
+		if pipelined != nil {
+			sendErr = pipelined()
+		}
+	}
+	if binding != nil {
+		send(nil)
+	}
 	ch, err := ReadMsg(conn, handshakeMaxFrame)
 	if err != nil {
+		if sendErr != nil {
+			return nil, sendErr
+		}
 		return nil, fmt.Errorf("read challenge: %w", err)
 	}
 	if ch.T == TError {
@@ -119,25 +156,29 @@ func ClientHandshake(conn net.Conn, token []byte, agent string, timeout time.Dur
 		return nil, fmt.Errorf("%w: expected a challenge, got %q — is this an rshell server?", ErrMalformed, ch.T)
 	}
 	if ch.Version != ProtocolVersion {
-		_ = WriteMsg(conn, &Msg{T: THello, Version: ProtocolVersion, Agent: agent}, 0)
+		if binding == nil {
+			_ = WriteMsg(conn, &Msg{T: THello, Version: ProtocolVersion, Agent: agent}, 0)
+		}
 		return nil, fmt.Errorf("%w: server speaks protocol v%d, this client speaks v%d — use matching rshell versions", ErrVersion, ch.Version, ProtocolVersion)
 	}
 	if ch.Auth && token == nil {
 		return nil, fmt.Errorf("%w: the server requires a token and none was found — pass --token-file", ErrAuth)
 	}
-	hello := &Msg{T: THello, Version: ProtocolVersion, Agent: agent}
-	if ch.Auth {
-		hello.Proof = authProof(token, ch.Nonce, channelBinding(conn))
-	}
-	if err := WriteMsg(conn, hello, 0); err != nil {
-		return nil, fmt.Errorf("send hello: %w", err)
+	if binding == nil {
+		send(ch.Nonce)
 	}
 	w, err := ReadMsg(conn, handshakeMaxFrame)
 	if err != nil {
+		if sendErr != nil {
+			return nil, sendErr
+		}
 		return nil, fmt.Errorf("read welcome: %w", err)
 	}
 	switch w.T {
 	case TWelcome:
+		if sendErr != nil {
+			return nil, sendErr
+		}
 		if w.Info == nil {
 			w.Info = &HostInfo{}
 		}

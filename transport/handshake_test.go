@@ -1,7 +1,9 @@
 package transport
 
 import (
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -51,12 +53,71 @@ func TestServerHandshake(t *testing.T) {
 		t.Fatalf("wrong token: %v", err)
 	}
 	v2 := func(ch *Msg) []byte { return frame(&Msg{T: THello, Version: 99}) }
-	if err := runHandshake(t, tok, v2); !errors.Is(err, ErrVersion) || err.Error() != "protocol version mismatch: client speaks protocol v99, this server speaks v1" {
+	if err := runHandshake(t, tok, v2); !errors.Is(err, ErrVersion) || err.Error() != fmt.Sprintf("protocol version mismatch: client speaks protocol v99, this server speaks v%d", ProtocolVersion) {
 		t.Fatalf("version: %v", err)
 	}
 	garbage := func(*Msg) []byte { return []byte("GET / HTTP/1.1\r\n\r\n") }
 	if err := runHandshake(t, tok, garbage); err == nil {
 		t.Fatal("garbage accepted")
+	}
+}
+
+// TestProofBoundToConnection: under TLS the hello goes out before the
+// challenge, so its proof rests on the TLS session alone: a proof made on
+// one connection is refused on another, and a good one passes.
+func TestProofBoundToConnection(t *testing.T) {
+	tok := []byte("0123456789abcdef")
+	cert := newCert(t)
+	pair := func() (srv, cli *tls.Conn) {
+		// real sockets: the hello and the challenge cross in flight
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		b, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv = tls.Server(a, ServerTLSConfig(cert, nil))
+		cfg := ClientTLSConfig("x:1", TrustOptions{Fingerprint: Fingerprint(cert.Certificate[0])})
+		cfg.ClientSessionCache = nil
+		cli = tls.Client(b, cfg)
+		done := make(chan error, 1)
+		go func() { done <- srv.Handshake() }()
+		if err := cli.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return srv, cli
+	}
+	_, cliA := pair()
+	stolen := authProof(tok, nil, channelBinding(cliA))
+	for _, tc := range []struct {
+		name  string
+		proof func(cli *tls.Conn) []byte
+		ok    bool
+	}{
+		{"own", func(cli *tls.Conn) []byte { return authProof(tok, nil, channelBinding(cli)) }, true},
+		{"replayed", func(*tls.Conn) []byte { return stolen }, false},
+	} {
+		srv, cli := pair()
+		go func() {
+			_ = WriteMsg(cli, &Msg{T: THello, Version: ProtocolVersion, Proof: tc.proof(cli)}, 0)
+			_, _ = io.Copy(io.Discard, cli)
+		}()
+		_, err := ServerHandshake(srv, tok, &HostInfo{}, "test", 5*time.Second, nil)
+		if (err == nil) != tc.ok || (!tc.ok && !errors.Is(err, ErrAuth)) {
+			t.Errorf("%s proof: %v", tc.name, err)
+		}
+		srv.Close()
+		cli.Close()
 	}
 }
 

@@ -2,7 +2,7 @@ package transport
 
 // ProtocolVersion is carried in the challenge and the hello. A peer that
 // speaks another version is refused with an error naming both.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Message types: the value of Msg.T. Every message of the protocol is a Msg;
 // PROTOCOL.md says which fields each type uses and who sends it.

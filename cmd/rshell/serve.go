@@ -65,7 +65,7 @@ a remote shell); use --sandbox for namespaces shared with people trusted less.`,
 	fl.DurationVar(&f.sessionTTL, "session-ttl", 24*time.Hour, "how long a detached session waits to be resumed")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGINT/SIGTERM, how long running chunks may finish before they are cancelled")
 	fl.DurationVar(&f.handshakeTimeout, "handshake-timeout", transport.DefaultHandshakeTimeout, "time a new connection has to finish TLS and the hello")
-	fl.DurationVar(&f.keepAlive, "keepalive", 15*time.Second, "probe a connection silent this long (TCP keepalive); a dead peer is dropped about twice this after it went quiet")
+	fl.DurationVar(&f.keepAlive, "keepalive", 15*time.Second, "ping a connection silent this long; one whose ping goes unanswered for --write-timeout is closed")
 	fl.DurationVar(&f.writeTimeout, "write-timeout", 10*time.Second, "a write stuck this long closes the connection (also bounds a keepalive ping's wait)")
 	fl.IntVar(&f.maxConns, "max-conns", 1024, "connections served at once")
 	fl.IntVar(&f.maxStreams, "max-streams", 64, "concurrent requests per connection")
