@@ -216,11 +216,15 @@ func (s *shell) backNotice(r *Renderer, h *host, att transport.Attachment, refus
 func pendingReport(r *Renderer, host string, shared bool, pending uint64, last *transport.LastChunk) string {
 	what := fmt.Sprintf("the chunk that was running when %s was lost", host)
 	notDone := r.Notice("%s did not complete (the namespace is as after the last completed chunk)", what)
+	// In a shared namespace every client numbers its chunks from a random
+	// base of its own, so another client's last chunk never carries ours.
 	switch {
-	case last == nil || last.Seq < pending:
+	case last == nil:
 		return notDone
 	case last.Seq > pending || shared && last.Seq != pending:
 		return r.Notice("%s: cannot tell how it ended (other clients of this shared namespace ran chunks since) — check the namespace", what)
+	case last.Seq < pending:
+		return notDone
 	}
 	switch last.State {
 	case "done":

@@ -207,6 +207,8 @@ func TestPendingReport(t *testing.T) {
 		{"cancelled", false, 3, &transport.LastChunk{Seq: 3, State: "cancelled"}, "did not complete"},
 		{"running", false, 3, &transport.LastChunk{Seq: 3, State: "running"}, "is still running there"},
 		{"shared", true, 3, &transport.LastChunk{Seq: 5, State: "done"}, "cannot tell how it ended"},
+		{"shared, another client's lower seq", true, 3, &transport.LastChunk{Seq: 1, State: "done"}, "cannot tell how it ended"},
+		{"shared, ours", true, 3, &transport.LastChunk{Seq: 3, State: "done", Value: val}, "completed:\n42\n"},
 	} {
 		got := repl.PendingReportForTest(r, "web1", tc.shared, tc.pending, tc.last)
 		if !strings.Contains(got, tc.want) {

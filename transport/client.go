@@ -3,7 +3,9 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -138,6 +140,14 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 	return c, nil
 }
 
+// seqBase is a random chunk number in [2^32, 2^52): far from every other
+// client's, and exact as a float64 for JSON consumers.
+func seqBase() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return 1<<32 + binary.BigEndian.Uint64(b[:])%(1<<52-1<<32)
+}
+
 // gatedConn holds yamux's reads until the handshake is done with the
 // connection; writes go straight through.
 type gatedConn struct {
@@ -214,6 +224,12 @@ func (c *Client) readAttached(ctx context.Context) error {
 		c.att = Attachment{Session: m.Session, Secret: m.Secret, Resumed: m.Resumed, NotRestored: m.NotRestored, Last: m.Last}
 		if m.Last != nil {
 			c.seq = m.Last.Seq
+		}
+		if c.opts.NS != "" {
+			// Clients of a shared namespace number their chunks from a
+			// random base each, so the namespace's last chunk, reported on
+			// resume, is never mistaken for another client's.
+			c.seq = seqBase()
 		}
 		return nil
 	case TError:
