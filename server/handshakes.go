@@ -11,14 +11,22 @@ import (
 )
 
 // handshakeGate bounds how many TLS handshakes do their expensive part at
-// once. A storm of new connections then queues instead of taking every CPU
-// from the clients already connected. The slot is taken when the
-// ClientHello arrives (GetConfigForClient), so a peer that connects and
-// sends nothing holds no slot, and given back when that TLS handshake
-// ends, however it ends (its context is then done) — or earlier by done.
-// Tying the slot to the handshake itself means no caller can leak one: a
-// refusal after TLS (rate limit, connection limit) used to keep its slot
-// for good, and two of them shut every new client out.
+// once, so that a storm of new connections queues instead of taking the
+// CPU from the clients already connected. A slot covers only the server's
+// CPU work: it is taken when the ClientHello has arrived
+// (GetConfigForClient; a peer that connects and sends nothing holds none)
+// and given back once the server's flight (key exchange, certificate
+// signature) is written (VerifyConnection, called before the client's
+// Finished is awaited), so no slot waits on a network round trip and a
+// peer that stalls after its ClientHello cannot hold one (with the slot
+// held to the end of the handshake, two such peers shut every new client
+// out until the handshake deadline). With client certificates required,
+// VerifyConnection comes after the client's certificate arrives, so there
+// a slot does span that round trip. A slot is also given back when the
+// handshake ends however it ends (its context is then done), so no caller
+// can leak one — a refusal after TLS (rate limit, connection limit) used
+// to keep its slot for good. As a slot is CPU work only, the default is
+// one per CPU.
 type handshakeGate struct {
 	slots   chan struct{}
 	wait    time.Duration
@@ -29,7 +37,7 @@ var errHandshakeBusy = errors.New("too many handshakes at once; try again")
 
 func newHandshakeGate(n int, wait time.Duration) *handshakeGate {
 	if n <= 0 {
-		n = max(2, 2*runtime.GOMAXPROCS(0))
+		n = max(1, runtime.GOMAXPROCS(0))
 	}
 	return &handshakeGate{slots: make(chan struct{}, n), wait: wait}
 }
@@ -50,10 +58,29 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 		case <-hi.Context().Done():
 			return nil, hi.Context().Err()
 		}
+		base := cfg
 		if next != nil {
-			return next(hi)
+			nc, err := next(hi)
+			if err != nil {
+				return nil, err
+			}
+			if nc != nil {
+				base = nc
+			}
 		}
-		return nil, nil
+		// This connection's config: the same, plus the slot's release
+		// once the server's flight is out.
+		pc := base.Clone()
+		pc.GetConfigForClient = nil
+		verify := base.VerifyConnection
+		pc.VerifyConnection = func(cs tls.ConnectionState) error {
+			g.done(hi.Conn)
+			if verify != nil {
+				return verify(cs)
+			}
+			return nil
+		}
+		return pc, nil
 	}
 	return c
 }
