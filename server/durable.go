@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rshell/rshell/session"
 )
 
 // restoreSessions loads every stored session into the registry, detached,
@@ -16,9 +15,10 @@ func (s *Server) restoreSessions() error {
 	}
 	now := time.Now()
 	for _, st := range stored {
-		h := &hosted{id: st.id, secret: st.meta.Secret, ns: st.meta.NS, created: st.meta.Created, sess: session.New(s.cfg.Session), detached: now}
-		h.notRestored = h.sess.Restore(st.records, st.sources)
-		h.sess.Changes() // the store already holds all of it
+		h := &hosted{id: st.id, secret: st.meta.Secret, ns: st.meta.NS, created: st.meta.Created, opts: s.cfg.Session, detached: now}
+		sess := h.session()
+		h.notRestored = sess.Restore(st.records, st.sources)
+		sess.Changes() // the store already holds all of it
 		if st.meta.Last != nil {
 			h.last = *st.meta.Last
 			if h.last.State == "running" {
@@ -41,7 +41,7 @@ func (s *Server) persist(h *hosted) string {
 	if s.store == nil {
 		return ""
 	}
-	d := h.sess.Changes()
+	d := h.session().Changes()
 	if d.Empty() {
 		// Nothing to make durable: no disk write, no sync. The stored
 		// last-chunk record catches up with the next change.

@@ -39,11 +39,11 @@ func (c *conn) serveErrand(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) 
 	}
 	switch m.T {
 	case transport.TComplete:
-		_ = c.write(st, &transport.Msg{T: transport.TCompletions, Names: h.sess.Complete(m.Prefix)})
+		_ = c.write(st, &transport.Msg{T: transport.TCompletions, Names: h.session().Complete(m.Prefix)})
 	case transport.TNames:
-		_ = c.write(st, &transport.Msg{T: transport.TNames, Items: h.sess.Names()})
+		_ = c.write(st, &transport.Msg{T: transport.TNames, Items: h.session().Names()})
 	case transport.TGet:
-		v, ei := h.sess.Get(m.Name)
+		v, ei := h.session().Get(m.Name)
 		if ei != nil {
 			_ = c.write(st, &transport.Msg{T: transport.TError, Err: ei})
 			return
@@ -55,13 +55,13 @@ func (c *conn) serveErrand(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) 
 			_ = c.write(st, errMsg(0, transport.KindProtocol, err.Error()))
 			return
 		}
-		if ei := h.sess.Put(m.Name, v); ei != nil {
+		if ei := h.session().Put(m.Name, v); ei != nil {
 			_ = c.write(st, &transport.Msg{T: transport.TError, Err: ei})
 			return
 		}
 		_ = c.write(st, &transport.Msg{T: transport.TOK, Warn: c.srv.persist(h)})
 	case transport.TReset:
-		h.sess.Reset()
+		h.session().Reset()
 		_ = c.write(st, &transport.Msg{T: transport.TOK, Warn: c.srv.persist(h)})
 	case transport.TUpload:
 		c.serveUpload(st, r, m)

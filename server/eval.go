@@ -183,7 +183,7 @@ func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 	out := func(text string) {
 		_ = c.write(st, &transport.Msg{T: transport.TOut, Seq: req.Seq, Text: text})
 	}
-	val, ei := h.sess.Eval(session.WithLongChunk(ctx, e.long), req.Src, req.File, out)
+	val, ei := h.session().Eval(session.WithLongChunk(ctx, e.long), req.Src, req.File, out)
 
 	if stopTimer != nil {
 		stopTimer()

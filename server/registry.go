@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rshell/rshell/session"
@@ -17,14 +18,32 @@ import (
 type hosted struct {
 	id, secret string
 	ns         string // named shared namespace, or ""
-	sess       *session.Session
 	created    time.Time
+	opts       session.Options
+	// sess is made when first used (session()): a connection that attaches
+	// and stays idle costs no interpreter.
+	sess atomic.Pointer[session.Session]
 
 	mu          sync.Mutex
 	attached    int
 	detached    time.Time
 	last        transport.LastChunk
 	notRestored []string // told to the first client that resumes after a restart
+}
+
+// session returns the session's interpreter, making it on first use.
+func (h *hosted) session() *session.Session {
+	if s := h.sess.Load(); s != nil {
+		return s
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s := h.sess.Load(); s != nil {
+		return s
+	}
+	s := session.New(h.opts)
+	h.sess.Store(s)
+	return s
 }
 
 // takeNotRestored returns, once, what a restart could not bring back.
@@ -126,7 +145,7 @@ func (r *registry) add(h *hosted) {
 }
 
 func (r *registry) newLocked() *hosted {
-	h := &hosted{id: randomHex(16), secret: randomHex(16), sess: session.New(r.opts), created: time.Now()}
+	h := &hosted{id: randomHex(16), secret: randomHex(16), opts: r.opts, created: time.Now()}
 	r.byID[h.id] = h
 	return h
 }
@@ -198,8 +217,10 @@ func (r *registry) list(mine *hosted) []transport.SessionInfo {
 			si.IdleS = int64(now.Sub(h.detached).Seconds())
 		}
 		h.mu.Unlock()
-		si.Names = len(h.sess.Names())
-		si.Chunks = h.sess.ChunkCount()
+		if sess := h.sess.Load(); sess != nil { // an unused session has neither
+			si.Names = len(sess.Names())
+			si.Chunks = sess.ChunkCount()
+		}
 		out = append(out, si)
 	}
 	return out
