@@ -47,6 +47,8 @@ type config struct {
 	memory       bool
 	only         map[string]bool
 	serverEnv    []string
+	attackWindow time.Duration
+	healthyCPU   string
 }
 
 // want says whether metric is selected by -only.
@@ -54,11 +56,13 @@ func (c config) want(metric string) bool { return len(c.only) == 0 || c.only[met
 
 func main() {
 	var (
-		role                        = flag.String("role", "", "internal: the part this process plays (rshell-client, rshell-server, floor-server, floor-client)")
+		role                        = flag.String("role", "", "internal: the part this process plays (rshell-client, rshell-server, floor-server, floor-client, healthy, attacker)")
 		addr, tokenFile, fp, stateD string
 		workload                    string
 		n, reps                     int
 		maxConns                    int
+		source                      string
+		noDeadlineWait              bool
 	)
 	flag.StringVar(&addr, "addr", "", "internal: server address")
 	flag.StringVar(&tokenFile, "token-file", "", "internal: token file")
@@ -68,6 +72,8 @@ func main() {
 	flag.IntVar(&n, "n", 0, "internal: samples / connections")
 	flag.IntVar(&reps, "reps", 3, "internal: repetitions")
 	flag.IntVar(&maxConns, "max-conns", 20000, "internal: server connection limit")
+	flag.StringVar(&source, "source", "", "internal: local address an attacker dials from")
+	flag.BoolVar(&noDeadlineWait, "no-deadline-wait", false, "internal: an attacker does not wait for the server's handshake deadline")
 
 	var cfg config
 	var placement string
@@ -83,8 +89,10 @@ func main() {
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the rshell server to this file (runs the server package in-process instead of the rshell binary)")
 	flag.BoolVar(&cfg.memory, "memory-sessions", false, "run the server with --state-dir none (sessions in memory only) instead of durable sessions, the default")
 	flag.BoolVar(&cfg.inproc, "inproc-server", false, "run the server package in a process of this binary instead of the rshell binary")
+	flag.DurationVar(&cfg.attackWindow, "attack-window", 0, "adversarial suite: how long the healthy client measures, with no attack and under each attack (default 3s, 200ms with -quick)")
+	flag.StringVar(&cfg.healthyCPU, "healthy-cpu", "1", "adversarial suite: the CPU of the healthy client (attackers are on CPU 1, the server on CPU 0)")
 	var only, serverEnv string
-	flag.StringVar(&only, "only", "", "comma-separated metrics to run (default all), e.g. -only eval_rtt,replicate_N100000")
+	flag.StringVar(&only, "only", "", "comma-separated metrics to run (default all), e.g. -only eval_rtt,replicate_N100000; adversarial runs the attack suite, adversarial_KIND one attack")
 	flag.StringVar(&serverEnv, "server-env", "", "extra environment for the rshell server, comma-separated (experiments, e.g. GOMAXPROCS=2)")
 	var dur time.Duration
 	flag.DurationVar(&dur, "d", time.Second, "internal: throughput duration")
@@ -109,6 +117,10 @@ func main() {
 		err = runFloorServer()
 	case "floor-client":
 		err = runFloorClient(workload, addr, n)
+	case "healthy":
+		err = runHealthy(addr, tokenFile, fp)
+	case "attacker":
+		err = runAttacker(attackArgs{addr: addr, tokenFile: tokenFile, fp: fp, kind: workload, n: n, source: source, noDeadlineWait: noDeadlineWait})
 	case "":
 		err = orchestrate(cfg, placement)
 	default:
@@ -153,6 +165,12 @@ func orchestrate(cfg config, placement string) (err error) {
 			cfg.idleN = 200
 		}
 	}
+	if cfg.attackWindow == 0 {
+		cfg.attackWindow = 3 * time.Second
+		if cfg.quick {
+			cfg.attackWindow = 200 * time.Millisecond
+		}
+	}
 	cfg.connectProcs = 40
 	if cfg.quick {
 		cfg.connectProcs = 3
@@ -181,6 +199,9 @@ func orchestrate(cfg config, placement string) (err error) {
 	start := time.Now()
 	rep := &report{cfg: cfg, machine: machineInfo(), rpyc: h.rpycInfo, server: h.serverInfo, date: start, loadStart: loadAvg()}
 	for i, pl := range cfg.placements {
+		if cfg.onlyAdversarial() {
+			break
+		}
 		res, err := h.runPlacement(ctx, pl, i == 0 && !cfg.skipIdle)
 		if res != nil {
 			rep.runs = append(rep.runs, res)
@@ -194,6 +215,11 @@ func orchestrate(cfg config, placement string) (err error) {
 		return fmt.Errorf("placement free: %w", err)
 	}
 	rep.free = free
+	if cfg.wantAdversarial("") {
+		if rep.adv, err = h.adversarial(ctx); err != nil {
+			return fmt.Errorf("adversarial: %w", err)
+		}
+	}
 	rep.elapsed = time.Since(start)
 	rep.loadEnd = loadAvg()
 	md := rep.markdown()

@@ -22,6 +22,7 @@ type report struct {
 	// makes every number worse and noisier.
 	loadStart, loadEnd string
 	free               *run
+	adv                *advRun // the adversarial suite, when run
 }
 
 func fmtTime(ns float64) string {
@@ -156,7 +157,12 @@ func (rep *report) markdown() string {
 		mode = "quick (CI smoke: fewer samples, not for publishing)"
 	}
 	host, _ := os.Hostname()
-	w("# rshell vs RPyC: one run, one machine\n\n")
+	advOnly := rep.cfg.onlyAdversarial()
+	if advOnly {
+		w("# rshell under attack: the adversarial suite, one run, one machine\n\n")
+	} else {
+		w("# rshell vs RPyC: one run, one machine\n\n")
+	}
 	w("- date: %s (took %s)\n", rep.date.UTC().Format("2006-01-02 15:04 MST"), rep.elapsed.Round(time.Second))
 	w("- machine: %d vCPUs (nproc), %s, host %s, %s/%s\n", runtime.NumCPU(), rep.machine, host, runtime.GOOS, runtime.GOARCH)
 	w("- Go: %s; rshell server: %s\n", runtime.Version(), rep.server)
@@ -165,11 +171,17 @@ func (rep *report) markdown() string {
 		sessions = "in memory only (--state-dir none)"
 	}
 	w("- rshell sessions: %s\n", sessions)
-	w("- RPyC: %s\n", rep.rpyc)
-	w("- mode: %s; eval_rtt/floor samples %d; throughput %s per level; idle connections %d\n", mode, rep.cfg.evalN, rep.cfg.dur, rep.cfg.idleN)
+	if advOnly {
+		w("- mode: %s; adversarial windows %s\n", mode, rep.cfg.attackWindow)
+	} else {
+		w("- RPyC: %s\n", rep.rpyc)
+		w("- mode: %s; eval_rtt/floor samples %d; throughput %s per level; idle connections %d; adversarial windows %s\n", mode, rep.cfg.evalN, rep.cfg.dur, rep.cfg.idleN, rep.cfg.attackWindow)
+	}
 	w("- load average (1, 5, 15 min) at start: %s; at end: %s\n", rep.loadStart, rep.loadEnd)
 	w("- command: `go run ./bench/cmd/rshell-bench%s`\n", cmdFlags())
-	w("\nratio = rshell ÷ RPyC of the medians (for throughput: rshell's rate ÷ RPyC's, higher is better); for floor rows, rshell's eval_rtt ÷ that floor.\n")
+	if !advOnly {
+		w("\nratio = rshell ÷ RPyC of the medians (for throughput: rshell's rate ÷ RPyC's, higher is better); for floor rows, rshell's eval_rtt ÷ that floor.\n")
+	}
 
 	var all []*run
 	all = append(all, rep.runs...)
@@ -230,6 +242,12 @@ func (rep *report) markdown() string {
 			for _, n := range r.notes {
 				w("- %s\n", n)
 			}
+		}
+	}
+	if rep.adv != nil {
+		b.WriteString(rep.adv.markdown())
+		for _, g := range rep.adv.goalRows() {
+			gl = append(gl, goalLine{"adversarial", g[0], g[1], g[2], g[3]})
 		}
 	}
 	w("\n## Goals\n\n| placement | metric | goal | measured | met? |\n|---|---|---|---|---|\n")
