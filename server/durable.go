@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"time"
-
 )
 
 // restoreSessions loads every stored session into the registry, detached,
