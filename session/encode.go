@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"runtime"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -30,15 +31,31 @@ type encoder struct {
 	limit    int  // bytes; 0 = none
 	over     bool // the encoding passed limit: stop
 	// path holds the mutable containers being encoded, for cycle detection.
-	path []starlark.Value
-	refs int // ref leaves written: values that did not travel whole
+	path  []starlark.Value
+	refs  int // ref leaves written: values that did not travel whole
+	items int // elements encoded, for check's yield
 }
 
+// check reports whether the encoding passed the limit. Every few thousand
+// elements it also yields, so that encoding a big value does not hold a
+// one-CPU server's only thread for tens of milliseconds.
 func (e *encoder) check() bool {
 	if e.limit > 0 && e.enc.Len() > e.limit {
 		e.over = true
 	}
+	if e.items++; e.items%8192 == 0 {
+		runtime.Gosched()
+	}
 	return e.over
+}
+
+// fits reports whether n more bytes stay under the limit; when not, the
+// encoding stops before copying them.
+func (e *encoder) fits(n int) bool {
+	if e.limit > 0 && e.enc.Len()+n > e.limit {
+		e.over = true
+	}
+	return !e.over
 }
 
 func (e *encoder) onPath(v starlark.Value) bool {
@@ -81,9 +98,13 @@ func (e *encoder) value(v starlark.Value, depth int) {
 	case starlark.Float:
 		e.enc.Float(float64(v))
 	case starlark.String:
-		e.enc.String(string(v))
+		if e.fits(len(v)) {
+			e.enc.String(string(v))
+		}
 	case starlark.Bytes:
-		e.enc.BytesValue(string(v))
+		if e.fits(len(v)) {
+			e.enc.BytesValue(string(v))
+		}
 	case *starlark.List:
 		if e.leaf(v, depth, "[...]") {
 			return

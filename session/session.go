@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,38 @@ const Version = "0.1.0"
 
 // longChunkSteps is how many steps make a chunk "long" (see WithLongChunk).
 const longChunkSteps = 50_000
+
+// tickSteps is how often (in Starlark steps, ~0.1 ms) a running chunk
+// checks its limits and, once long, yields its thread to other goroutines.
+const tickSteps = 4096
+
+// MaxCallDepth bounds nested calls (Starlark's own bound is 100,000, whose
+// ~140 MB of goroutine stack takes the runtime hundreds of milliseconds
+// of copying to grow, stalling everyone). CPython's default is 1,000.
+const MaxCallDepth = 10_000
+
+// tick runs every tickSteps steps of a chunk: it enforces the step limit
+// and the call depth, tells the server when the chunk turns long, and then
+// yields at every tick, so that on a server with one CPU a long chunk
+// delays other sessions' short chunks (and this chunk's own cancel) by a
+// tick rather than by the runtime's 10 ms preemption slice.
+func (s *Session) tick(t *starlark.Thread) {
+	if t.Steps >= s.stepLimit {
+		s.stepsOver = true
+		t.Cancel("step limit exceeded")
+		return
+	}
+	if d := t.CallStackDepth(); d > MaxCallDepth {
+		s.depthOver = d
+		t.Cancel("stack overflow")
+		return
+	}
+	if t.Steps >= longChunkSteps {
+		s.goingLong()
+		runtime.Gosched()
+	}
+	t.SetMaxExecutionSteps(min(t.Steps+tickSteps, s.stepLimit))
+}
 
 type longKey struct{}
 
@@ -133,6 +166,7 @@ type Session struct {
 	outN      int
 	outCut    bool
 	stepsOver bool
+	depthOver int // the call depth that stopped the chunk, or 0
 
 	stepLimit uint64        // this chunk's step limit
 	longHook  func() func() // the chunk's WithLongChunk hook, until called
@@ -168,19 +202,7 @@ func New(opts Options) *Session {
 func (s *Session) newThread() *starlark.Thread {
 	th := &starlark.Thread{Name: "rshell"}
 	th.Print = s.print
-	th.OnMaxSteps = func(t *starlark.Thread) {
-		if s.longHook != nil {
-			// The chunk ran longChunkSteps: tell the server, then run on
-			// to the real limit.
-			s.goingLong()
-			t.SetMaxExecutionSteps(s.stepLimit)
-			if t.Steps < s.stepLimit {
-				return
-			}
-		}
-		s.stepsOver = true
-		t.Cancel("step limit exceeded")
-	}
+	th.OnMaxSteps = s.tick
 	return th
 }
 
@@ -339,14 +361,10 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	if s.opts.MaxSteps > 0 {
 		s.stepLimit = s.opts.MaxSteps
 	}
-	if s.longHook != nil && s.stepLimit > longChunkSteps {
-		th.SetMaxExecutionSteps(longChunkSteps)
-	} else {
-		th.SetMaxExecutionSteps(s.stepLimit)
-	}
+	th.SetMaxExecutionSteps(min(tickSteps, s.stepLimit))
 	th.SetLocal(ctxKey, ctx)
 	th.SetLocal(longLocal, s.goingLong)
-	s.out, s.outN, s.outCut, s.stepsOver = out, 0, false, false
+	s.out, s.outN, s.outCut, s.stepsOver, s.depthOver = out, 0, false, false, 0
 	defer func() {
 		s.out = nil
 		th.SetLocal(ctxKey, nil)
@@ -477,6 +495,12 @@ func (s *Session) evalError(ctx context.Context, start time.Time, err error, src
 		msg = ee.Msg
 	}
 	switch {
+	case s.depthOver > 0:
+		return &transport.ErrorInfo{
+			Kind:   transport.KindRuntime,
+			Msg:    fmt.Sprintf("stack overflow: %d calls deep, over the limit of %d (runaway recursion?)", s.depthOver, MaxCallDepth),
+			Frames: frames,
+		}
 	case s.stepsOver:
 		return &transport.ErrorInfo{
 			Kind:   transport.KindLimit,

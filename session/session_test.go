@@ -623,3 +623,20 @@ func TestPanicOutsideInterpreter(t *testing.T) {
 	}
 	wantValue(t, evalOK(t, s, "6"), transport.Int(6))
 }
+
+// TestRunawayRecursionStopsEarly: recursion is stopped at MaxCallDepth
+// calls with a clear error (Starlark's own limit of 100,000 costs ~140 MB
+// of goroutine stack), and deep-but-bounded recursion still works.
+func TestRunawayRecursionStopsEarly(t *testing.T) {
+	s := New(Options{})
+	ei := evalErr(t, s, "def f(n):\n    return f(n + 1)\nf(0)")
+	if ei.Kind != transport.KindRuntime || !strings.Contains(ei.Msg, "stack overflow") || !strings.Contains(ei.Msg, "over the limit of 10000") {
+		t.Fatalf("runaway recursion: %s: %s", ei.Kind, ei.Msg)
+	}
+	if v := evalOK(t, s, "def g(n):\n    return 0 if n == 0 else 1 + g(n - 1)\ng(5000)"); v.Int != 5000 {
+		t.Fatalf("g(5000) = %v", v)
+	}
+	if v := evalOK(t, s, "1 + 1"); v.Int != 2 {
+		t.Fatalf("after: %v", v)
+	}
+}
