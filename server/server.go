@@ -46,7 +46,7 @@ type Config struct {
 	// own their process; tests leave it off.
 	AdaptiveProcs bool
 
-	MaxHandshakes int // TLS handshakes doing their work at once; 0 = 2 per CPU
+	MaxHandshakes int // TLS handshakes doing their CPU work at once; 0 = 1 per CPU
 
 	AuthFailures int           // failed handshakes per peer address per AuthWindow before refusal; 0 = 10
 	AuthWindow   time.Duration // 0 = 1 minute
