@@ -377,3 +377,41 @@ func TestHandshakeGate(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedFramesCloseTheConnection: a connection that keeps sending
+// malformed frames is closed after 16 of them; others are served.
+func TestMalformedFramesCloseTheConnection(t *testing.T) {
+	ts := start(t, true, nil)
+	nc, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transport.ClientHandshake(nc, ts.opts.Token, "test", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	mux, err := transport.ClientMux(nc, transport.MuxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mux.Close()
+	bad := []byte{0, 0, 0, 2, 0xff, 0xff}
+	for i := 1; i <= 17; i++ {
+		st, err := mux.OpenStream()
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		_ = st.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = st.Write(bad)
+		want := "malformed"
+		if i == 17 {
+			want = "17 malformed frames on this connection, which the server now closes"
+		}
+		expectError(t, bufio.NewReader(st), transport.KindProtocol, want)
+	}
+	select {
+	case <-mux.CloseChan():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection was not closed")
+	}
+	healthy(t, ts)
+}

@@ -22,8 +22,9 @@ type conn struct {
 	raw  net.Conn
 	peer string
 
-	lastRead atomic.Int64 // unix ns of the last read (liveness.go)
-	pinging  atomic.Bool
+	lastRead  atomic.Int64 // unix ns of the last read (liveness.go)
+	badFrames atomic.Int32 // malformed frames so far (protocolError)
+	pinging   atomic.Bool
 
 	mu     sync.Mutex
 	mux    *yamux.Session
@@ -206,9 +207,23 @@ func (c *conn) protocolError(st *yamux.Stream, err error) {
 			return
 		}
 	}
+	n := c.badFrames.Add(1)
+	if n > maxBadFrames {
+		if n == maxBadFrames+1 {
+			c.srv.log.Warn("closing the connection: too many malformed frames", "peer", c.peer, "count", n)
+			_ = transport.WriteMsg(st, errMsg(0, transport.KindProtocol, fmt.Sprintf("%s; that is %d malformed frames on this connection, which the server now closes", msg, n)), 0)
+			c.close()
+		}
+		return
+	}
 	c.srv.log.Warn("bad frame from client", "peer", c.peer, "err", err)
 	_ = transport.WriteMsg(st, errMsg(0, transport.KindProtocol, msg), 0)
 }
+
+// maxBadFrames is how many malformed frames a connection may send before
+// the server closes it: a client that sends one has a bug, one that keeps
+// sending them costs the server for nothing.
+const maxBadFrames = 16
 
 // write sends a frame; a write timeout closes the whole connection so that
 // the peer does not hang on a half-written frame (yamux GO-2025-3408).

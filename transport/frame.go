@@ -14,7 +14,7 @@ import (
 // bytes of CBOR holding one Msg.
 const (
 	DefaultMaxFrame = 64 << 20 // bytes in one frame
-	MaxNesting      = 1100     // CBOR nesting in one frame (values get their own, lower cap)
+	MaxNesting      = 16       // CBOR nesting in one frame: messages nest 6 deep at most; a value travels as bytes and has its own cap
 	frameHeader     = 4
 )
 
