@@ -601,24 +601,37 @@ func frameAttack(e *attackEnv, frame []byte, kind, want, what string) {
 			return
 		}
 		defer mux.Close()
-		for !e.stopped() {
+		// The server answers 16 malformed frames on a connection and closes
+		// it at the 17th (saying so): then dial again.
+		for n := 1; !e.stopped(); n++ {
 			st, err := mux.OpenStream()
 			if err != nil {
-				e.bad(fmt.Errorf("the server closed the connection: %w", err))
+				e.bad(fmt.Errorf("the server closed the connection after %d malformed frames: %w", n-1, err))
 				return
 			}
 			_ = st.SetDeadline(time.Now().Add(attemptLimit))
 			_, _ = st.Write(frame)
-			err = expectError(st, kind, want)
+			w := want
+			if n == maxBadFramesPerConn+1 {
+				w = "which the server now closes"
+			}
+			err = expectError(st, kind, w)
 			st.Close()
 			if err != nil {
 				e.bad(err)
 				return
 			}
 			e.ok(what)
+			if n == maxBadFramesPerConn+1 {
+				e.ok("connections closed by the server at their 17th")
+				return
+			}
 		}
 	})
 }
+
+// maxBadFramesPerConn mirrors the server's limit (server/conn.go).
+const maxBadFramesPerConn = 16
 
 func attackOversizeFrame(e *attackEnv) string {
 	var hdr [4]byte
