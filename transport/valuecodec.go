@@ -42,7 +42,20 @@ func (e *Encoder) Len() int { return len(e.buf) }
 // Reset empties the encoder, keeping its buffer.
 func (e *Encoder) Reset() { e.buf = e.buf[:0] }
 
+// reserve makes room for n more bytes, doubling the buffer: append alone
+// grows a big buffer by a quarter at a time, copying a 2 MB encoding some
+// ten times over.
+func (e *Encoder) reserve(n int) {
+	if cap(e.buf)-len(e.buf) >= n {
+		return
+	}
+	nb := make([]byte, len(e.buf), max(2*cap(e.buf), len(e.buf)+n, 512))
+	copy(nb, e.buf)
+	e.buf = nb
+}
+
 func (e *Encoder) head(major byte, n uint64) {
+	e.reserve(9)
 	m := major << 5
 	switch {
 	case n < 24:
@@ -100,11 +113,13 @@ func (e *Encoder) BigInt(b *big.Int) {
 
 func (e *Encoder) byteString(b []byte) {
 	e.head(2, uint64(len(b)))
+	e.reserve(len(b))
 	e.buf = append(e.buf, b...)
 }
 
 // Float appends a float, always as 64 bits so that NaN payloads and -0.0 survive.
 func (e *Encoder) Float(f float64) {
+	e.reserve(9)
 	e.buf = append(e.buf, 0xfb)
 	e.buf = binary.BigEndian.AppendUint64(e.buf, math.Float64bits(f))
 }
@@ -114,16 +129,19 @@ func (e *Encoder) String(s string) {
 	if !utf8.ValidString(s) {
 		e.head(6, tagRawString)
 		e.head(2, uint64(len(s)))
+		e.reserve(len(s))
 		e.buf = append(e.buf, s...)
 		return
 	}
 	e.head(3, uint64(len(s)))
+	e.reserve(len(s))
 	e.buf = append(e.buf, s...)
 }
 
 // BytesValue appends a Starlark bytes value.
 func (e *Encoder) BytesValue(s string) {
 	e.head(2, uint64(len(s)))
+	e.reserve(len(s))
 	e.buf = append(e.buf, s...)
 }
 

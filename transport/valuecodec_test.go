@@ -90,6 +90,22 @@ func BenchmarkEncodeDict100k(b *testing.B) {
 	b.SetBytes(int64(e.Len()))
 }
 
+// BenchmarkEncodeDict100kFresh encodes into a new buffer each time, as a
+// result is: the cost of growing the buffer is in it.
+func BenchmarkEncodeDict100kFresh(b *testing.B) {
+	items := make([]Value, 0, 200000)
+	for i := 0; i < 100000; i++ {
+		items = append(items, String("key"+itoa(i)), List(Int(int64(i)), Int(int64(i)), Int(int64(i))))
+	}
+	v := Value{Kind: KindDict, Items: items}
+	b.ReportAllocs()
+	for b.Loop() {
+		e := NewEncoder(nil)
+		e.Value(v)
+		b.SetBytes(int64(e.Len()))
+	}
+}
+
 func BenchmarkDecodeDict100k(b *testing.B) {
 	items := make([]Value, 0, 200000)
 	for i := 0; i < 100000; i++ {
