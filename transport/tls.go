@@ -122,6 +122,9 @@ type TrustOptions struct {
 	Confirm func(addr, fingerprint string) bool
 	// ClientCert is presented when the server asks for one.
 	ClientCert *tls.Certificate
+	// SessionCache keeps TLS sessions for resumption; nil = one shared by
+	// the whole process.
+	SessionCache tls.ClientSessionCache
 }
 
 var sessionCache = tls.NewLRUClientSessionCache(256)
@@ -131,6 +134,9 @@ func ClientTLSConfig(addr string, o TrustOptions) *tls.Config {
 	c := &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		ClientSessionCache: sessionCache,
+	}
+	if o.SessionCache != nil {
+		c.ClientSessionCache = o.SessionCache
 	}
 	if o.ClientCert != nil {
 		c.Certificates = []tls.Certificate{*o.ClientCert}

@@ -5,10 +5,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -64,7 +64,7 @@ func runClient(a clientArgs) error {
 	out := json.NewEncoder(os.Stdout)
 	switch a.workload {
 	case "connect":
-		return connectWorkload(ctx, a, dial, out)
+		return connectWorkload(ctx, a, opts, out)
 	case "idle":
 		return idleWorkload(a, dial)
 	}
@@ -182,15 +182,20 @@ func cpuTime() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-// connectWorkload: one dial to "localhost" warms the code paths under a
-// different TLS session-cache key; then a dial to addr is a fresh TLS
-// handshake (this process has no ticket for it yet), and the next dials
-// to addr resume the TLS session (the transport's client session cache
-// is process-wide). Each sample is dial + handshake + attach + eval 1+1.
-func connectWorkload(ctx context.Context, a clientArgs, dial func(string) (*transport.Client, error), out *json.Encoder) error {
-	one := func(addr string) (int64, error) {
+// connectWorkload times n connects of each kind in one warm process, as
+// RPyC's connects are timed (100 in one process): a fresh TLS handshake
+// (a new, empty TLS session cache for each sample) and a resumed one (a
+// cache that already holds this server's ticket), interleaved. Three dials
+// first warm the process's code paths. Each sample is dial + handshake +
+// attach + eval 1+1.
+func connectWorkload(ctx context.Context, a clientArgs, opts transport.Options, out *json.Encoder) error {
+	one := func(cache tls.ClientSessionCache) (int64, error) {
+		o := opts
+		o.Trust.SessionCache = cache
+		dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
 		t0 := time.Now()
-		c, err := dial(addr)
+		c, err := transport.Dial(dctx, a.addr, o)
 		if err != nil {
 			return 0, err
 		}
@@ -205,21 +210,23 @@ func connectWorkload(ctx context.Context, a clientArgs, dial func(string) (*tran
 		}
 		return int64(d), nil
 	}
-	var r clientResult
-	_, port, _ := net.SplitHostPort(a.addr)
-	if _, err := one(net.JoinHostPort("localhost", port)); err != nil {
-		r.Note = "warm-up via localhost failed: " + err.Error()
+	shared := tls.NewLRUClientSessionCache(4)
+	for range 3 {
+		if _, err := one(shared); err != nil {
+			return err
+		}
 	}
-	for i := range 1 + a.n {
-		d, err := one(a.addr)
+	var r clientResult
+	for range a.n {
+		d, err := one(tls.NewLRUClientSessionCache(4))
 		if err != nil {
 			return err
 		}
-		if i == 0 {
-			r.Samples = append(r.Samples, d)
-		} else {
-			r.Resumed = append(r.Resumed, d)
+		r.Samples = append(r.Samples, d)
+		if d, err = one(shared); err != nil {
+			return err
 		}
+		r.Resumed = append(r.Resumed, d)
 	}
 	return out.Encode(r)
 }

@@ -171,9 +171,9 @@ func orchestrate(cfg config, placement string) (err error) {
 			cfg.attackWindow = 200 * time.Millisecond
 		}
 	}
-	cfg.connectProcs = 40
+	cfg.connectProcs = 2
 	if cfg.quick {
-		cfg.connectProcs = 3
+		cfg.connectProcs = 1
 	}
 
 	// Children must never outlive the harness: kill them on every return

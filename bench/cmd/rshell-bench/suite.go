@@ -123,14 +123,14 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 		return res, fmt.Errorf("floor: %w", err)
 	}
 
-	// connect_first_eval: fresh TLS handshakes, one per client process; the
-	// same processes then dial again and resume their TLS session.
+	// connect_first_eval: in warm client processes, as RPyC's, fresh TLS
+	// handshakes and resumed ones, interleaved (connectWorkload).
 	if want("connect_first_eval") || want("connect_first_eval_resumed") {
 		t0 := time.Now()
 		cf, cr := res.add("connect_first_eval", "time"), res.add("connect_first_eval_resumed", "time")
 		var fresh, resumed []int64
 		for range h.cfg.connectProcs {
-			r, err := rsRun("connect", 3, 0)
+			r, err := rsRun("connect", pick(50, 3), 0)
 			if err != nil {
 				return res, fmt.Errorf("connect_first_eval: %w", err)
 			}
