@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/rshell/rshell/internal/testserver"
 	"io"
 	"net"
 	"os/exec"
@@ -218,122 +219,24 @@ func TestDurableKillMidChunk(t *testing.T) {
 	}
 }
 
-// cutProxy forwards TCP between clients and a server on loopback until
-// cut: then it forwards nothing in either direction and closes nothing,
-// as a dead network link does.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	cut   bool
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func startCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *cutProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *cutProxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, s)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pump(s, c)
-		go p.pump(c, s)
-	}
-}
-
-// pump copies src to dst while the link is up and drops the bytes while
-// it is cut.
-func (p *cutProxy) pump(dst, src net.Conn) {
-	defer p.wg.Done()
-	b := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(b)
-		if n > 0 {
-			p.mu.Lock()
-			cut := p.cut
-			p.mu.Unlock()
-			if !cut {
-				if _, werr := dst.Write(b[:n]); werr != nil {
-					return
-				}
-			}
-		}
-		if err != nil {
-			dst.Close()
-			return
-		}
-	}
-}
-
-func (p *cutProxy) setCut(cut bool) {
-	p.mu.Lock()
-	p.cut = cut
-	p.mu.Unlock()
-}
-
-// restore brings the link back. The connections that lived through the
-// cut lost bytes and are closed; new ones are forwarded again.
-func (p *cutProxy) restore() {
-	p.mu.Lock()
-	conns := p.conns
-	p.conns = nil
-	p.cut = false
-	p.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-func (p *cutProxy) close() {
-	p.ln.Close()
-	p.restore()
-	p.wg.Wait()
-}
-
 func TestDurableNetworkCut(t *testing.T) {
 	env := testEnv(t)
 	const keepalive = time.Second
 	srv := startServerProc(t, env, "--keepalive", keepalive.String())
-	px := startCutProxy(t, srv.addr)
-	tm := startTerm(t, env, "connect", "web1="+px.addr(), "--trust-new-host", "--keepalive", keepalive.String())
+	px := testserver.StartCutProxy(t, srv.addr)
+	tm := startTerm(t, env, "connect", "web1="+px.Addr(), "--trust-new-host", "--keepalive", keepalive.String())
 	tm.expect("web1> ")
 	defineState(tm, "web1> ")
 
 	t0 := time.Now()
-	px.setCut(true)
+	px.SetCut(true)
 	tm.expect("! lost web1")
 	detected := time.Since(t0)
 	t.Logf("network cut detected after %v (keepalive %v)", detected.Round(time.Millisecond), keepalive)
 	if detected > 2*keepalive+time.Second { // a second of slack for a loaded CI machine
 		t.Errorf("the cut took %v to detect, more than two keepalive intervals (%v)", detected, 2*keepalive)
 	}
-	px.restore()
+	px.Restore()
 	tm.expect("! web1 is back — session resumed, namespace intact")
 	checkState(t, tm, "web1> ")
 }

@@ -1,6 +1,7 @@
 // Package testserver starts real rshell servers for tests and benchmarks:
 // in-process on 127.0.0.1:0, with TLS and token auth as `rshell serve`
-// runs them, and shut down by the test that started them. Only test files
+// runs them, and shut down by the test that started them; and CutProxy, a
+// link between client and server that a test can cut. Only test files
 // import it.
 package testserver
 
