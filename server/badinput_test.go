@@ -21,7 +21,8 @@ import (
 
 // rawStream authenticates on a plaintext server and opens one yamux stream
 // on which a test can write anything.
-func rawStream(t *testing.T, ts *testServer) (*yamux.Stream, *bufio.Reader) {
+// rawMux is an authenticated yamux session to ts, without a client on top.
+func rawMux(t *testing.T, ts *testServer) *yamux.Session {
 	t.Helper()
 	nc, err := net.Dial("tcp", ts.addr)
 	if err != nil {
@@ -35,7 +36,12 @@ func rawStream(t *testing.T, ts *testServer) (*yamux.Stream, *bufio.Reader) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mux.Close() })
-	st, err := mux.OpenStream()
+	return mux
+}
+
+func rawStream(t *testing.T, ts *testServer) (*yamux.Stream, *bufio.Reader) {
+	t.Helper()
+	st, err := rawMux(t, ts).OpenStream()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,18 +388,7 @@ func TestHandshakeGate(t *testing.T) {
 // malformed frames is closed after 16 of them; others are served.
 func TestMalformedFramesCloseTheConnection(t *testing.T) {
 	ts := start(t, true, nil)
-	nc, err := net.Dial("tcp", ts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := transport.ClientHandshake(nc, ts.opts.Token, "test", time.Second); err != nil {
-		t.Fatal(err)
-	}
-	mux, err := transport.ClientMux(nc, transport.MuxOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mux.Close()
+	mux := rawMux(t, ts)
 	bad := []byte{0, 0, 0, 2, 0xff, 0xff}
 	for i := 1; i <= 17; i++ {
 		st, err := mux.OpenStream()
