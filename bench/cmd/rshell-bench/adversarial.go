@@ -230,7 +230,7 @@ func (h *harness) adversarial(ctx context.Context) (*advRun, error) {
 		// A broken attacker process is the harness's failure (exit
 		// non-zero, as for every rshell-side failure); attempts answered
 		// wrongly are the server's, reported in the table.
-		if row.atk, err = collectAttack(ap, 5*time.Minute); err != nil {
+		if row.atk, err = collectJSON[attackResult](ap, 5*time.Minute, "attacker"); err != nil {
 			return res, fmt.Errorf("%s: attacker: %w", a.kind, err)
 		}
 		progress("%s: healthy p99 %s = %.2f× baseline %s (median %s), server CPU %s (baseline %s); attacker: %d attempts, %d unexpected %s [%s]", a.kind, fmtTime(row.healthy.P99), row.ratio(), fmtTime(row.base.P99),
@@ -253,22 +253,6 @@ func cpuShare(cpu time.Duration, w healthyStat) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.0f%%", 100*cpu.Seconds()/w.Seconds)
-}
-
-// collectAttack reads an attacker's JSON result and waits for it to exit.
-func collectAttack(p *proc, timeout time.Duration) (attackResult, error) {
-	var r attackResult
-	t := time.AfterFunc(timeout, func() { p.stop() })
-	defer t.Stop()
-	out, _ := io.ReadAll(p.stdout)
-	if err := p.wait(); err != nil {
-		return r, err
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
-		return r, fmt.Errorf("attacker output %q: %w", out, err)
-	}
-	return r, nil
 }
 
 // runHealthy is the well-behaved client: it connects once, warms up, says

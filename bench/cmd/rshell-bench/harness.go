@@ -263,7 +263,13 @@ func (h *harness) rpClientProc(ctx context.Context, cpus string, s *rpServer, w 
 
 // collect reads a client's JSON result and waits for it to exit.
 func collect(p *proc, timeout time.Duration) (clientResult, error) {
-	var r clientResult
+	return collectJSON[clientResult](p, timeout, "client")
+}
+
+// collectJSON waits (at most timeout) for a child to exit and decodes the
+// last line it printed, a JSON T.
+func collectJSON[T any](p *proc, timeout time.Duration, who string) (T, error) {
+	var r T
 	t := time.AfterFunc(timeout, func() { p.stop() })
 	defer t.Stop()
 	out, _ := io.ReadAll(p.stdout)
@@ -272,7 +278,7 @@ func collect(p *proc, timeout time.Duration) (clientResult, error) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
-		return r, fmt.Errorf("client output %q: %w", out, err)
+		return r, fmt.Errorf("%s output %q: %w", who, out, err)
 	}
 	return r, nil
 }
