@@ -81,77 +81,73 @@ func (s *Session) touch(f *syntax.File) {
 	if s.dur.touched == nil {
 		s.dur.touched = map[string]bool{}
 	}
-	// Names the chunk binds anywhere (even as a comprehension variable or
-	// a parameter) may hide a builtin, so calls to them count as calls.
-	hidden := map[string]bool{}
-	idents := func(n syntax.Node) {
+	var (
+		mentioned = map[string]bool{} // every identifier
+		bound     []string            // the plain names the chunk binds
+		// binders holds every name in a binding position, even a parameter
+		// or a comprehension variable: it may hide a builtin.
+		binders = map[string]bool{}
+		callees []string // pure builtins the chunk calls
+		mutates bool
+	)
+	mark := func(n syntax.Node) {
 		syntax.Walk(n, func(n syntax.Node) bool {
 			if id, ok := n.(*syntax.Ident); ok {
-				hidden[id.Name] = true
+				binders[id.Name] = true
 			}
 			return true
 		})
 	}
 	syntax.Walk(f, func(n syntax.Node) bool {
 		switch n := n.(type) {
+		case *syntax.Ident:
+			mentioned[n.Name] = true
+		case *syntax.CallExpr:
+			if id, ok := n.Fn.(*syntax.Ident); ok && pureBuiltins[id.Name] {
+				callees = append(callees, id.Name)
+			} else {
+				mutates = true
+			}
 		case *syntax.AssignStmt:
-			idents(n.LHS)
+			mark(n.LHS)
+			mutates = !bindsNames(n.LHS, &bound) || mutates
 		case *syntax.ForStmt:
-			idents(n.Vars)
+			mark(n.Vars)
+			mutates = !bindsNames(n.Vars, &bound) || mutates
 		case *syntax.ForClause:
-			idents(n.Vars)
+			mark(n.Vars)
 		case *syntax.DefStmt:
-			idents(n.Name)
+			bound = append(bound, n.Name.Name)
+			binders[n.Name.Name] = true
 			for _, p := range n.Params {
-				idents(p)
+				mark(p)
 			}
 		case *syntax.LambdaExpr:
 			for _, p := range n.Params {
-				idents(p)
+				mark(p)
 			}
 		case *syntax.LoadStmt:
 			for _, id := range n.To {
-				idents(id)
+				bound = append(bound, id.Name)
+				binders[id.Name] = true
 			}
 		}
 		return true
 	})
-	var bound []string
-	mutates := false
-	syntax.Walk(f, func(n syntax.Node) bool {
-		switch n := n.(type) {
-		case *syntax.CallExpr:
-			id, ok := n.Fn.(*syntax.Ident)
-			if !ok || !pureBuiltins[id.Name] || hidden[id.Name] {
-				mutates = true
-			} else if _, global := s.globals[id.Name]; global {
-				mutates = true
-			}
-		case *syntax.AssignStmt:
-			mutates = mutates || !bindsNames(n.LHS, &bound)
-		case *syntax.ForStmt:
-			mutates = mutates || !bindsNames(n.Vars, &bound)
-		case *syntax.DefStmt:
-			bound = append(bound, n.Name.Name)
-		case *syntax.LoadStmt:
-			for _, id := range n.To {
-				bound = append(bound, id.Name)
-			}
+	for _, name := range callees {
+		if _, global := s.globals[name]; global || binders[name] {
+			mutates = true
 		}
-		return !mutates
-	})
-	if !mutates {
-		for _, name := range bound {
+	}
+	if mutates {
+		for name := range mentioned {
 			s.dur.touched[name] = true
 		}
 		return
 	}
-	syntax.Walk(f, func(n syntax.Node) bool {
-		if id, ok := n.(*syntax.Ident); ok {
-			s.dur.touched[id.Name] = true
-		}
-		return true
-	})
+	for _, name := range bound {
+		s.dur.touched[name] = true
+	}
 }
 
 // pureBuiltins are universe functions that change none of their
