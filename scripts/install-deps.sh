@@ -5,18 +5,14 @@
 # (python3-rpyc, taskset) through install-bench-deps.sh. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
-if ! command -v tmux >/dev/null 2>&1; then
+missing=()
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
-  echo "installing: tmux" >&2
+  echo "installing: ${missing[*]}" >&2
   $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tmux >/dev/null
-fi
-if ! command -v ip >/dev/null 2>&1; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
-  echo "installing: iproute2" >&2
-  $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq iproute2 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 ./install-bench-deps.sh >/dev/null
