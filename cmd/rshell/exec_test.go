@@ -54,6 +54,18 @@ func execFleet(t *testing.T, n int) (configDir string, stop []func()) {
 	return configDir, stop
 }
 
+// execJSONLine is one line of `rshell exec --json`.
+type execJSONLine struct {
+	Host       string   `json:"host"`
+	Address    string   `json:"address"`
+	OK         bool     `json:"ok"`
+	Status     string   `json:"status"`
+	Value      any      `json:"value"`
+	Output     string   `json:"output"`
+	Error      *string  `json:"error"`
+	DurationMS *float64 `json:"duration_ms"`
+}
+
 // TestExecStatus runs the exec command in-process: its exit statuses.
 func TestExecStatus(t *testing.T) {
 	configDir, stop := execFleet(t, 50)
@@ -97,18 +109,11 @@ func TestExecBinary(t *testing.T) {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	hosts := map[string]bool{}
 	for sc.Scan() {
-		var j struct {
-			Host       string   `json:"host"`
-			OK         bool     `json:"ok"`
-			Value      int      `json:"value"`
-			Output     string   `json:"output"`
-			Error      *string  `json:"error"`
-			DurationMS *float64 `json:"duration_ms"`
-		}
+		var j execJSONLine
 		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
 			t.Fatalf("%v: %q", err, sc.Text())
 		}
-		if !j.OK || j.Value != 42 || j.Output != "hi\n" || j.Error != nil || j.DurationMS == nil {
+		if !j.OK || j.Value != float64(42) || j.Output != "hi\n" || j.Error != nil || j.DurationMS == nil {
 			t.Errorf("line %s", sc.Text())
 		}
 		hosts[j.Host] = true

@@ -115,7 +115,7 @@ func TestExecNetworkNamespaces(t *testing.T) {
 	if code != 0 {
 		t.Errorf("--json: status %d, stderr %q", code, errs)
 	}
-	byHost := netnsJSONLines(t, out)
+	byHost := execJSONLines(t, out)
 	if len(byHost) != nHosts {
 		t.Errorf("--json: %d hosts in %q", len(byHost), out)
 	}
@@ -159,7 +159,7 @@ func TestExecNetworkNamespaces(t *testing.T) {
 	lab.must("neigh", "replace", silent.ip, "lladdr", "02:00:00:00:00:01", "dev", silent.vethRoot, "nud", "permanent")
 	out, errs, code, took = lab.rshell(env, "exec", "@ns", "-e", "6 * 7", "--connect-timeout", "2s", "--json")
 	bounded(down.name+" down and "+silent.name+" silent", took)
-	byHost = netnsJSONLines(t, out)
+	byHost = execJSONLines(t, out)
 	if code != 2 || len(byHost) != nHosts {
 		t.Errorf("partial --json: status %d (want 2), %d lines (want %d): %q %q", code, len(byHost), nHosts, out, errs)
 	}
@@ -411,24 +411,14 @@ func (l *netnsLab) rshell(env []string, args ...string) (string, string, int, ti
 	return out.String(), errb.String(), code, took
 }
 
-type netnsJSONLine struct {
-	Host       string   `json:"host"`
-	Address    string   `json:"address"`
-	OK         bool     `json:"ok"`
-	Status     string   `json:"status"`
-	Value      any      `json:"value"`
-	Error      *string  `json:"error"`
-	DurationMS *float64 `json:"duration_ms"`
-}
-
-// netnsJSONLines parses exec --json output: one object per line, by host;
+// execJSONLines parses exec --json output: one object per line, by host;
 // a host twice is an error.
-func netnsJSONLines(t *testing.T, out string) map[string]netnsJSONLine {
+func execJSONLines(t *testing.T, out string) map[string]execJSONLine {
 	t.Helper()
-	byHost := map[string]netnsJSONLine{}
+	byHost := map[string]execJSONLine{}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
-		var j netnsJSONLine
+		var j execJSONLine
 		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
 			t.Errorf("--json line %q: %v", sc.Text(), err)
 			continue
