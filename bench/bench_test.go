@@ -70,9 +70,9 @@ func BenchmarkReplicateDict(b *testing.B) {
 }
 
 // BenchmarkStreamRoundTrip is 16 bytes each way on one reused stream:
-// "tls-mux" is rshell's mux (transport.ServerMux/ClientMux, header and body
-// coalesced into one write) over TLS 1.3 on loopback, the transport floor
-// under eval_rtt; "yamux-tcp" is stock yamux on plain TCP, for comparison.
+// "tls-mux" is rshell's multiplexer (transport.ServerMux/ClientMux) over
+// TLS 1.3 on loopback, the transport floor under eval_rtt; "yamux-tcp" is
+// stock yamux on plain TCP, for comparison.
 func BenchmarkStreamRoundTrip(b *testing.B) {
 	b.Run("tls-mux", func(b *testing.B) {
 		certPEM, keyPEM, err := transport.SelfSignedPEM()
@@ -85,31 +85,43 @@ func BenchmarkStreamRoundTrip(b *testing.B) {
 		}
 		cfg := transport.ServerTLSConfig(cert, nil)
 		streamRoundTrip(b,
-			func(c net.Conn) (*yamux.Session, error) {
+			func(c net.Conn) (func() (io.ReadWriteCloser, error), io.Closer, error) {
 				tc := tls.Server(c, cfg)
 				if err := tc.Handshake(); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
-				return transport.ServerMux(tc, transport.MuxOptions{})
+				s := transport.ServerMux(tc, transport.MuxOptions{})
+				return func() (io.ReadWriteCloser, error) { return s.Accept() }, s, nil
 			},
-			func(c net.Conn) (*yamux.Session, error) {
+			func(c net.Conn) (func() (io.ReadWriteCloser, error), io.Closer, error) {
 				tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
 				if err := tc.Handshake(); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
-				return transport.ClientMux(tc, transport.MuxOptions{})
+				s := transport.ClientMux(tc, transport.MuxOptions{})
+				return func() (io.ReadWriteCloser, error) { return s.Open() }, s, nil
 			})
 	})
 	b.Run("yamux-tcp", func(b *testing.B) {
 		cfg := yamux.DefaultConfig()
 		cfg.LogOutput = io.Discard
 		streamRoundTrip(b,
-			func(c net.Conn) (*yamux.Session, error) { return yamux.Server(c, cfg) },
-			func(c net.Conn) (*yamux.Session, error) { return yamux.Client(c, cfg) })
+			func(c net.Conn) (func() (io.ReadWriteCloser, error), io.Closer, error) {
+				s, err := yamux.Server(c, cfg)
+				return func() (io.ReadWriteCloser, error) { return s.Accept() }, s, err
+			},
+			func(c net.Conn) (func() (io.ReadWriteCloser, error), io.Closer, error) {
+				s, err := yamux.Client(c, cfg)
+				return func() (io.ReadWriteCloser, error) { return s.Open() }, s, err
+			})
 	})
 }
 
-func streamRoundTrip(b *testing.B, server, client func(net.Conn) (*yamux.Session, error)) {
+// muxSide starts one side of a multiplexer on c: it returns how to get a
+// stream (accept or open) and the session to close.
+type muxSide func(c net.Conn) (func() (io.ReadWriteCloser, error), io.Closer, error)
+
+func streamRoundTrip(b *testing.B, server, client muxSide) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -120,13 +132,13 @@ func streamRoundTrip(b *testing.B, server, client func(net.Conn) (*yamux.Session
 		if err != nil {
 			return
 		}
-		s, err := server(c)
+		accept, s, err := server(c)
 		if err != nil {
 			c.Close()
 			return
 		}
 		defer s.Close()
-		st, err := s.Accept()
+		st, err := accept()
 		if err != nil {
 			return
 		}
@@ -144,12 +156,12 @@ func streamRoundTrip(b *testing.B, server, client func(net.Conn) (*yamux.Session
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := client(raw)
+	open, s, err := client(raw)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	st, err := s.Open()
+	st, err := open()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -166,11 +166,8 @@ func TestAdversarialSuite(t *testing.T) {
 	attack("oversize-and-deep-frames", func(t *testing.T) {
 		for i := 0; i < 20; i++ {
 			nc := rawAuthed(t, ts)
-			mux, err := transport.ClientMux(nc, transport.MuxOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, _ := mux.OpenStream()
+			mux := transport.ClientMux(nc, transport.MuxOptions{})
+			st, _ := mux.Open()
 			_ = st.SetDeadline(time.Now().Add(10 * time.Second))
 			if i%2 == 0 {
 				var hdr [4]byte

@@ -13,16 +13,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/yamux"
 	"github.com/rshell/rshell/server"
 	"github.com/rshell/rshell/transport"
+	"github.com/rshell/rshell/transport/mux"
 	"go.starlark.net/starlark"
 )
 
-// rawStream authenticates on a plaintext server and opens one yamux stream
+// rawStream authenticates on a plaintext server and opens one stream
 // on which a test can write anything.
-// rawMux is an authenticated yamux session to ts, without a client on top.
-func rawMux(t *testing.T, ts *testServer) *yamux.Session {
+// rawMux is an authenticated multiplexed session to ts, without a client on top.
+func rawMux(t *testing.T, ts *testServer) *mux.Session {
 	t.Helper()
 	nc, err := net.Dial("tcp", ts.addr)
 	if err != nil {
@@ -31,17 +31,14 @@ func rawMux(t *testing.T, ts *testServer) *yamux.Session {
 	if _, err := transport.ClientHandshake(nc, ts.opts.Token, "test", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	mux, err := transport.ClientMux(nc, transport.MuxOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mux := transport.ClientMux(nc, transport.MuxOptions{})
 	t.Cleanup(func() { mux.Close() })
 	return mux
 }
 
-func rawStream(t *testing.T, ts *testServer) (*yamux.Stream, *bufio.Reader) {
+func rawStream(t *testing.T, ts *testServer) (*mux.Stream, *bufio.Reader) {
 	t.Helper()
-	st, err := rawMux(t, ts).OpenStream()
+	st, err := rawMux(t, ts).Open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +388,7 @@ func TestMalformedFramesCloseTheConnection(t *testing.T) {
 	mux := rawMux(t, ts)
 	bad := []byte{0, 0, 0, 2, 0xff, 0xff}
 	for i := 1; i <= 17; i++ {
-		st, err := mux.OpenStream()
+		st, err := mux.Open()
 		if err != nil {
 			t.Fatalf("stream %d: %v", i, err)
 		}

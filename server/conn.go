@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -11,12 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/yamux"
 	"github.com/rshell/rshell/transport"
+	"github.com/rshell/rshell/transport/mux"
 )
 
-// conn is one client connection: a handshake, then a yamux session whose
-// first stream attaches to a session and carries its chunks.
+// conn is one client connection: a handshake, then a multiplexed session
+// whose first stream attaches to a session and carries its chunks.
 type conn struct {
 	srv  *Server
 	raw  net.Conn
@@ -26,8 +25,12 @@ type conn struct {
 	badFrames atomic.Int32 // malformed frames so far (protocolError)
 	pinging   atomic.Bool
 
+	streams chan struct{}  // one token per stream being served (MaxStreams)
+	swg     sync.WaitGroup // stream goroutines
+	end     func()         // releases the connection's slot, once it is over
+
 	mu     sync.Mutex
-	mux    *yamux.Session
+	mux    *mux.Session
 	h      *hosted // the attached session
 	closed bool
 }
@@ -49,17 +52,19 @@ func (c *conn) attached() *hosted {
 	return c.h
 }
 
-// handshake runs TLS and the hello and starts yamux. It returns nil when
-// the connection is refused or gone, having closed it.
+// handshake runs TLS and the hello and starts the multiplexer. It returns
+// nil when the connection is refused or gone, having closed it.
 //
-// It runs on a goroutine of its own, and the connection's life after it on
-// another (serveMux): the TLS handshake grows a goroutine's stack to tens
-// of KiB, which an idle connection would otherwise keep.
-func (c *conn) handshake() (mux *yamux.Session) {
+// It runs on a goroutine of its own, which ends with it: the TLS handshake
+// grows a goroutine's stack to tens of KiB, which an idle connection would
+// otherwise keep. After it, the connection holds only the multiplexer's
+// reader goroutine and one per stream being served (onStream), and ends
+// in onClose.
+func (c *conn) handshake() (m *mux.Session) {
 	s := c.srv
 	log := s.log.With("peer", c.peer)
 	defer func() {
-		if mux == nil {
+		if m == nil {
 			c.raw.Close()
 		}
 	}()
@@ -103,16 +108,17 @@ func (c *conn) handshake() (mux *yamux.Session) {
 		return
 	}
 	c.lastRead.Store(time.Now().UnixNano())
-	m, err := transport.ServerMux(stampConn{Conn: nc, last: &c.lastRead}, transport.MuxOptions{NoKeepAlive: true, WriteTimeout: s.cfg.WriteTimeout, MaxStreams: s.cfg.MaxStreams})
-	if err != nil {
-		log.Error("yamux setup failed", "err", err)
-		return nil
-	}
+	// The multiplexer resets streams beyond twice the limit; up to that,
+	// onStream answers the excess with a clear error.
+	m = transport.ServerMux(stampConn{Conn: nc, last: &c.lastRead}, transport.MuxOptions{
+		NoKeepAlive: true, WriteTimeout: s.cfg.WriteTimeout, MaxStreams: 2 * s.cfg.MaxStreams,
+		Plaintext: s.cfg.TLS == nil, OnStream: c.onStream, OnClose: c.onClose,
+	})
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		m.Close()
-		return nil
+		m.Close() // onClose ends the connection
+		return m
 	}
 	c.mux = m
 	c.mu.Unlock()
@@ -120,46 +126,41 @@ func (c *conn) handshake() (mux *yamux.Session) {
 	return m
 }
 
-// serveMux accepts the streams of an authenticated connection until it
-// closes, then detaches its session.
-func (c *conn) serveMux(mux *yamux.Session) {
+// onStream serves a stream the client opened, on a goroutine of its own;
+// past MaxStreams at once, it answers with a clear error instead.
+func (c *conn) onStream(st *mux.Stream) {
 	s := c.srv
-	log := s.log.With("peer", c.peer)
-	defer c.raw.Close()
-
-	streams := make(chan struct{}, s.cfg.MaxStreams)
-	var wg sync.WaitGroup
-	for {
-		st, err := mux.AcceptStream()
-		if err != nil {
-			break
-		}
-		select {
-		case streams <- struct{}{}:
-		default:
-			log.Warn("stream refused: too many concurrent streams", "max_streams", s.cfg.MaxStreams)
-			go func() {
-				_ = st.SetDeadline(time.Now().Add(2 * time.Second))
-				_ = transport.WriteMsg(st, errMsg(0, transport.KindLimit, fmt.Sprintf("too many concurrent requests on this connection (limit %d)", s.cfg.MaxStreams)), 0)
-				st.Close()
-			}()
-			continue
-		}
-		wg.Add(1)
+	c.swg.Add(1)
+	select {
+	case c.streams <- struct{}{}:
 		go func() {
-			defer wg.Done()
-			defer func() { <-streams }()
+			defer c.swg.Done()
+			defer func() { <-c.streams }()
 			c.serveStream(st)
 		}()
+	default:
+		s.log.Warn("stream refused: too many concurrent streams", "peer", c.peer, "max_streams", s.cfg.MaxStreams)
+		go func() {
+			defer c.swg.Done()
+			_ = st.SetDeadline(time.Now().Add(2 * time.Second))
+			_ = transport.WriteMsg(st, errMsg(0, transport.KindLimit, fmt.Sprintf("too many concurrent requests on this connection (limit %d)", s.cfg.MaxStreams)), 0)
+			st.Close()
+		}()
 	}
-	mux.Close()
-	wg.Wait()
+}
+
+// onClose runs when the connection's session has ended: it waits for the
+// streams being served, then detaches the connection's session.
+func (c *conn) onClose(error) {
+	defer c.end()
+	c.raw.Close()
+	c.swg.Wait()
 	sid := ""
 	if h := c.attached(); h != nil {
 		sid = h.id
-		s.reg.detach(h)
+		c.srv.reg.detach(h)
 	}
-	log.Info("connection closed", "session", shortID(sid))
+	c.srv.log.Info("connection closed", "peer", c.peer, "session", shortID(sid))
 }
 
 func shortID(id string) string {
@@ -174,10 +175,11 @@ func errMsg(seq uint64, kind, msg string) *transport.Msg {
 }
 
 // serveStream reads a stream's first frame and dispatches it.
-func (c *conn) serveStream(st *yamux.Stream) {
+func (c *conn) serveStream(st *mux.Stream) {
 	defer st.Close()
-	r := bufio.NewReaderSize(st, 1<<10) // small: an idle connection keeps it; big frames bypass it
-	m, err := transport.ReadMsg(r, c.srv.cfg.MaxFrame)
+	// No read buffer: the stream holds what arrived, and an idle
+	// connection should not keep one.
+	m, err := transport.ReadMsg(st, c.srv.cfg.MaxFrame)
 	if err != nil {
 		if !errors.Is(err, io.EOF) {
 			c.protocolError(st, err)
@@ -185,14 +187,14 @@ func (c *conn) serveStream(st *yamux.Stream) {
 		return
 	}
 	if m.T == transport.TAttach {
-		c.serveEval(st, r, m)
+		c.serveEval(st, st, m)
 		return
 	}
-	c.serveErrand(st, r, m)
+	c.serveErrand(st, st, m)
 }
 
 // protocolError answers a malformed frame and logs it.
-func (c *conn) protocolError(st *yamux.Stream, err error) {
+func (c *conn) protocolError(st *mux.Stream, err error) {
 	msg := "malformed frame"
 	switch {
 	case errors.Is(err, transport.ErrFrameTooLarge):
@@ -203,7 +205,7 @@ func (c *conn) protocolError(st *yamux.Stream, err error) {
 		return
 	default:
 		var ne net.Error
-		if errors.As(err, &ne) || errors.Is(err, yamux.ErrStreamClosed) || errors.Is(err, yamux.ErrConnectionReset) || errors.Is(err, yamux.ErrSessionShutdown) {
+		if errors.As(err, &ne) || errors.Is(err, mux.ErrStreamClosed) || errors.Is(err, mux.ErrStreamReset) || errors.Is(err, mux.ErrSessionClosed) {
 			return
 		}
 	}
@@ -225,11 +227,12 @@ func (c *conn) protocolError(st *yamux.Stream, err error) {
 // sending them costs the server for nothing.
 const maxBadFrames = 16
 
-// write sends a frame; a write timeout closes the whole connection so that
-// the peer does not hang on a half-written frame (yamux GO-2025-3408).
-func (c *conn) write(st *yamux.Stream, m *transport.Msg) error {
+// write sends a frame. A write timeout has closed the whole connection
+// (the multiplexer does that, so that the peer does not hang on a
+// half-written frame: yamux's GO-2025-3408); it is logged here.
+func (c *conn) write(st *mux.Stream, m *transport.Msg) error {
 	err := transport.WriteMsg(st, m, 0)
-	if errors.Is(err, yamux.ErrConnectionWriteTimeout) {
+	if errors.Is(err, mux.ErrWriteTimeout) {
 		c.srv.log.Warn("write timed out; closing the connection", "peer", c.peer)
 		c.close()
 	}

@@ -1,11 +1,11 @@
 package server
 
 import (
-	"bufio"
 	"fmt"
+	"io"
 
-	"github.com/hashicorp/yamux"
 	"github.com/rshell/rshell/transport"
+	"github.com/rshell/rshell/transport/mux"
 )
 
 var knownErrands = map[string]bool{
@@ -14,7 +14,7 @@ var knownErrands = map[string]bool{
 }
 
 // serveErrand answers one side request on its own stream.
-func (c *conn) serveErrand(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) {
+func (c *conn) serveErrand(st *mux.Stream, r io.Reader, m *transport.Msg) {
 	switch m.T {
 	case transport.TPing:
 		_ = c.write(st, &transport.Msg{T: transport.TPong})

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/yamux"
 	"github.com/rshell/rshell/session"
 	"github.com/rshell/rshell/transport"
+	"github.com/rshell/rshell/transport/mux"
 )
 
 // running is the chunk in flight on one eval stream.
@@ -54,7 +53,7 @@ func (r *running) cancelSeq(seq uint64, cause error, clientDeadline bool) {
 // serveEval attaches the connection to a session, then serves its chunks:
 // this goroutine reads frames (so that a cancel is seen while a chunk
 // runs) and one long-lived runner goroutine evaluates them in order.
-func (c *conn) serveEval(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) {
+func (c *conn) serveEval(st *mux.Stream, r io.Reader, m *transport.Msg) {
 	s := c.srv
 	if c.attached() != nil {
 		_ = c.write(st, errMsg(0, transport.KindProtocol, "this connection is already attached to a session"))
@@ -87,8 +86,8 @@ func (c *conn) serveEval(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) {
 // becomes the runner, fed chunks in order through reqs.
 type evalStream struct {
 	c    *conn
-	st   *yamux.Stream
-	r    *bufio.Reader
+	st   *mux.Stream
+	r    io.Reader
 	h    *hosted
 	run  *running
 	reqs chan *transport.Msg

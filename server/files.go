@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"errors"
@@ -10,11 +9,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/hashicorp/yamux"
 	"github.com/rshell/rshell/transport"
+	"github.com/rshell/rshell/transport/mux"
 )
 
-func (c *conn) fileErr(st *yamux.Stream, op, path string, err error) {
+func (c *conn) fileErr(st *mux.Stream, op, path string, err error) {
 	kind := transport.KindIO
 	if errors.Is(err, os.ErrNotExist) {
 		kind = transport.KindNotFound
@@ -32,7 +31,7 @@ func unwrapPathErr(err error) error {
 
 // serveUpload receives data frames into a temporary file beside the
 // target and renames it into place only when size and SHA-256 match.
-func (c *conn) serveUpload(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) {
+func (c *conn) serveUpload(st *mux.Stream, r io.Reader, m *transport.Msg) {
 	s := c.srv
 	if s.cfg.Session.Sandbox {
 		_ = c.write(st, errMsg(0, transport.KindLimit, "file transfer is disabled: the server runs with --sandbox"))
@@ -99,7 +98,7 @@ func (c *conn) serveUpload(st *yamux.Stream, r *bufio.Reader, m *transport.Msg) 
 
 // serveDownload sends a header (ok: size), data frames, then end with the
 // size and SHA-256 of what was sent.
-func (c *conn) serveDownload(st *yamux.Stream, m *transport.Msg) {
+func (c *conn) serveDownload(st *mux.Stream, m *transport.Msg) {
 	if c.srv.cfg.Session.Sandbox {
 		_ = c.write(st, errMsg(0, transport.KindLimit, "file transfer is disabled: the server runs with --sandbox"))
 		return

@@ -70,11 +70,14 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 		}
 		// This connection's config: the same, plus the slot's release
 		// once the server's flight is out.
+		// The closure keeps only the net.Conn, not hi: the connection keeps
+		// its config, and hi would keep the parsed ClientHello (~1.7 KiB
+		// with a post-quantum key share) for the connection's life.
 		pc := base.Clone()
 		pc.GetConfigForClient = nil
-		verify := base.VerifyConnection
+		verify, conn := base.VerifyConnection, hi.Conn
 		pc.VerifyConnection = func(cs tls.ConnectionState) error {
-			g.done(hi.Conn)
+			g.done(conn)
 			if verify != nil {
 				return verify(cs)
 			}

@@ -260,7 +260,7 @@ func (s *Server) startConn(nc net.Conn) {
 		go refuse(nc, s.cfg.TLS, transport.KindLimit, fmt.Sprintf("the server is at its limit of %d connections — try again later", s.cfg.MaxConns))
 		return
 	}
-	c := &conn{srv: s, raw: nc, peer: peer}
+	c := &conn{srv: s, raw: nc, peer: peer, streams: make(chan struct{}, s.cfg.MaxStreams)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -278,16 +278,11 @@ func (s *Server) startConn(nc net.Conn) {
 		<-s.slots
 		s.wg.Done()
 	}
+	c.end = end
 	go func() {
-		mux := c.handshake()
-		if mux == nil {
+		if c.handshake() == nil {
 			end()
-			return
 		}
-		go func() { // a fresh, small stack for the connection's life
-			defer end()
-			c.serveMux(mux)
-		}()
 	}()
 }
 

@@ -43,17 +43,14 @@ func TestWriteTimeoutClosesConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := &stalledConn{Conn: nc, release: make(chan struct{})}
-	mux, err := transport.ClientMux(sc, transport.MuxOptions{KeepAlive: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mux := transport.ClientMux(sc, transport.MuxOptions{KeepAlive: time.Hour})
 	defer mux.Close()
-	att, _ := mux.OpenStream()
+	att, _ := mux.Open()
 	_ = transport.WriteMsg(att, &transport.Msg{T: transport.TAttach}, 0)
 	// 60 downloads of 1 MiB each: 60 × yamux's 256 KiB window is more than
 	// loopback's socket buffers hold, so the server's writes stall.
 	for i := 0; i < 60; i++ {
-		st, err := mux.OpenStream()
+		st, err := mux.Open()
 		if err != nil {
 			t.Fatal(err)
 		}

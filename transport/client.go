@@ -8,14 +8,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/rshell/rshell/transport/mux"
 	"io"
 	"net"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/hashicorp/yamux"
 )
 
 // Options configure a client connection.
@@ -54,16 +53,15 @@ type Attachment struct {
 // Eval calls are serialised; side errands (Ping, Names, Get...) run on
 // streams of their own and never wait behind a running chunk.
 type Client struct {
-	addr   string
-	opts   Options
-	conn   net.Conn
-	mux    *yamux.Session
-	muxLog *muxLog
-	info   HostInfo
-	att    Attachment
+	addr string
+	opts Options
+	conn net.Conn
+	mux  *mux.Session
+	info HostInfo
+	att  Attachment
 
 	evalMu sync.Mutex
-	eval   net.Conn
+	eval   *mux.Stream
 	evalR  *bufio.Reader
 	seq    uint64
 
@@ -103,16 +101,11 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 	// attach rides in the same flight as the hello; its reader waits at a
 	// gate until the handshake's frames are read off the connection.
 	gated := &gatedConn{Conn: conn, gate: make(chan struct{})}
-	ml := &muxLog{}
 	mo := o.Mux
-	mo.Log = ml
-	c := &Client{addr: addr, opts: o, conn: conn, muxLog: ml}
+	mo.Plaintext = o.Plaintext
+	c := &Client{addr: addr, opts: o, conn: conn}
 	pipelined := func() error {
-		mux, err := ClientMux(gated, mo)
-		if err != nil {
-			return err
-		}
-		c.mux = mux
+		c.mux = ClientMux(gated, mo)
 		if o.NoAttach {
 			return nil
 		}
@@ -201,7 +194,7 @@ func tlsError(addr string, err error) error {
 
 // sendAttach opens the eval stream and asks for the session.
 func (c *Client) sendAttach() error {
-	s, err := c.mux.OpenStream()
+	s, err := c.mux.Open()
 	if err != nil {
 		return err
 	}
@@ -269,14 +262,17 @@ func (c *Client) lost(err error) error {
 	c.Close()
 	why := err.Error()
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, yamux.ErrSessionShutdown), errors.Is(err, yamux.ErrStreamClosed):
-		why = "the server closed the connection"
-	case errors.Is(err, yamux.ErrConnectionReset), errors.Is(err, syscall.ECONNRESET):
-		why = "connection reset"
-	case errors.Is(err, yamux.ErrTimeout), isTimeout(err):
-		why = "no answer in time"
-	case errors.Is(err, yamux.ErrConnectionWriteTimeout):
+	case errors.Is(err, mux.ErrWriteTimeout):
 		why = "write timed out"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, mux.ErrSessionClosed), errors.Is(err, mux.ErrStreamClosed), errors.Is(err, mux.ErrStreamReset):
+		why = "the server closed the connection"
+		if r := c.mux.Err(); errors.Is(r, mux.ErrKeepAlive) || errors.Is(r, mux.ErrWriteTimeout) || errors.Is(r, mux.ErrProtocol) {
+			why = lostReason(r)
+		}
+	case isReset(err):
+		why = "connection reset"
+	case isTimeout(err):
+		why = "no answer in time"
 	}
 	return fmt.Errorf("lost %s (%s): %w", c.addr, why, ErrConnLost)
 }
@@ -390,7 +386,7 @@ func (c *Client) lostQuiet() error {
 // every non-terminal frame to each (which may be nil), and returns the
 // terminal frame. An error frame comes back as *RemoteError.
 func (c *Client) errand(ctx context.Context, req *Msg, terminal string, each func(*Msg) error) (*Msg, error) {
-	s, err := c.mux.OpenStream()
+	s, err := c.mux.Open()
 	if err != nil {
 		return nil, c.lost(err)
 	}

@@ -1,51 +1,39 @@
 package transport
 
 import (
+	"errors"
 	"strings"
-	"sync"
+	"syscall"
+
+	"github.com/rshell/rshell/transport/mux"
 )
 
-// muxLog keeps the last error line yamux logged, which is the only place
-// it says why a session ended.
-type muxLog struct {
-	mu   sync.Mutex
-	last string
-}
-
-func (l *muxLog) Write(p []byte) (int, error) {
-	if line := strings.TrimSpace(string(p)); strings.Contains(line, "[ERR]") {
-		l.mu.Lock()
-		l.last = line
-		l.mu.Unlock()
-	}
-	return len(p), nil
-}
-
-// reason turns yamux's last word into words for a user.
-func (l *muxLog) reason() string {
-	l.mu.Lock()
-	last := l.last
-	l.mu.Unlock()
-	switch {
-	case last == "":
-		return "the connection closed"
-	case strings.Contains(last, "keepalive failed"):
-		return "no answer to keepalive pings: the network or the host is down"
-	case strings.Contains(last, "connection write timeout"), strings.Contains(last, "i/o timeout"):
-		return "a write got no room for too long: the network or the host is stuck"
-	}
-	if i := strings.Index(last, "yamux: "); i >= 0 {
-		last = last[i+len("yamux: "):]
-	}
-	return "the connection broke (" + last + ")"
-}
-
 // LostReason says, once Done is closed, why the connection ended, in
-// words for a user: "the connection closed" when the server closed it or
-// the connection was reset, else what failed (keepalive, a read error).
+// words for a user: "the connection closed" when it was closed (by either
+// side) or reset, else what failed (keepalive, a stuck write, a read
+// error, a protocol error).
 func (c *Client) LostReason() string {
-	if c.muxLog == nil {
+	return lostReason(c.mux.Err())
+}
+
+func lostReason(err error) string {
+	switch {
+	case err == nil:
+		return "the connection closed"
+	case errors.Is(err, mux.ErrKeepAlive):
+		return "no answer to keepalive pings: the network or the host is down"
+	case errors.Is(err, mux.ErrWriteTimeout):
+		return "a write got no room for too long: the network or the host is stuck"
+	case errors.Is(err, mux.ErrProtocol):
+		return "the server broke the protocol (" + strings.TrimPrefix(err.Error(), "mux: ") + ")"
+	case err == mux.ErrSessionClosed, isReset(err):
 		return "the connection closed"
 	}
-	return c.muxLog.reason()
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return "the connection broke (" + msg + ")"
 }
+
+func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }

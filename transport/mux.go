@@ -1,59 +1,62 @@
 package transport
 
 import (
-	"io"
 	"net"
 	"time"
 
-	"github.com/hashicorp/yamux"
+	"github.com/rshell/rshell/transport/mux"
 )
 
-// MuxOptions tune the yamux session on top of an authenticated connection.
+// MuxOptions tune the stream multiplexer on top of an authenticated
+// connection.
 type MuxOptions struct {
 	KeepAlive    time.Duration // interval of keepalive pings; 0 = 15s
 	WriteTimeout time.Duration // a write stuck this long closes the whole session; 0 = 10s
 	MaxStreams   int           // streams a peer may have open at once (server side); 0 = 256
 	// NoKeepAlive sends no pings (they are still answered): for a server
-	// holding many idle connections, where the kernel's TCP keepalive
-	// finds dead peers without a goroutine and a timer per connection.
+	// holding many idle connections, where one sweeper pings only silent
+	// connections and the kernel's TCP keepalive finds dead peers.
 	NoKeepAlive bool
-
-	// Log, if not nil, gets yamux's error lines (which say why a session
-	// ended: a keepalive without answer, a read error).
-	Log io.Writer
+	// Plaintext: the connection is plain TCP (--insecure-plaintext), so
+	// reads are buffered; TLS reads whole records and needs no buffer.
+	Plaintext bool
+	// OnStream, if set, takes each stream the peer opens (on the session's
+	// reader goroutine: it must not block); else they wait for Accept.
+	OnStream func(*mux.Stream)
+	// OnClose, if set, runs once, on a goroutine of its own, when the
+	// session ends.
+	OnClose func(error)
 }
 
-func muxConfig(o MuxOptions) *yamux.Config {
-	cfg := yamux.DefaultConfig()
-	cfg.EnableKeepAlive = !o.NoKeepAlive
-	cfg.KeepAliveInterval = o.KeepAlive
-	if cfg.KeepAliveInterval <= 0 {
-		cfg.KeepAliveInterval = 15 * time.Second
+func muxConfig(o MuxOptions) mux.Config {
+	cfg := mux.Config{
+		KeepAlive:    o.KeepAlive,
+		WriteTimeout: o.WriteTimeout,
+		MaxStreams:   o.MaxStreams,
+		Window:       1 << 20,
+		OnStream:     o.OnStream,
+		OnClose:      o.OnClose,
 	}
-	cfg.ConnectionWriteTimeout = o.WriteTimeout
-	if cfg.ConnectionWriteTimeout <= 0 {
-		cfg.ConnectionWriteTimeout = 10 * time.Second
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 15 * time.Second
 	}
-	cfg.AcceptBacklog = 256
-	if o.MaxStreams > 0 {
-		cfg.AcceptBacklog = o.MaxStreams
+	if o.NoKeepAlive {
+		cfg.KeepAlive = 0
 	}
-	cfg.MaxStreamWindowSize = 1 << 20
-	cfg.StreamOpenTimeout = 30 * time.Second
-	cfg.StreamCloseTimeout = 30 * time.Second
-	cfg.LogOutput = io.Discard
-	if o.Log != nil {
-		cfg.LogOutput = o.Log
+	if o.Plaintext {
+		cfg.ReadBuffer = 4 << 10
 	}
 	return cfg
 }
 
-// ServerMux starts the server side of yamux on an authenticated connection.
-func ServerMux(conn net.Conn, o MuxOptions) (*yamux.Session, error) {
-	return yamux.Server(newCoalescingConn(conn), muxConfig(o))
+// ServerMux starts the server side of the multiplexer on an authenticated
+// connection.
+func ServerMux(conn net.Conn, o MuxOptions) *mux.Session {
+	return mux.Server(conn, muxConfig(o))
 }
 
-// ClientMux starts the client side of yamux on an authenticated connection.
-func ClientMux(conn net.Conn, o MuxOptions) (*yamux.Session, error) {
-	return yamux.Client(newCoalescingConn(conn), muxConfig(o))
+// ClientMux starts the client side of the multiplexer on an authenticated
+// connection.
+func ClientMux(conn net.Conn, o MuxOptions) *mux.Session {
+	return mux.Client(conn, muxConfig(o))
 }

@@ -14,7 +14,7 @@ import (
 // which checks the SHA-256 and writes the file only when it matches.
 // progress, if not nil, is called with the bytes sent so far.
 func (c *Client) Upload(ctx context.Context, r io.Reader, size int64, remotePath string, progress func(int64)) error {
-	s, err := c.mux.OpenStream()
+	s, err := c.mux.Open()
 	if err != nil {
 		return c.lost(err)
 	}

@@ -21,8 +21,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/yamux"
 	"github.com/rshell/rshell/transport"
+	"github.com/rshell/rshell/transport/mux"
 )
 
 // The attacker role (-role attacker -w KIND) runs one attack of the
@@ -222,8 +222,8 @@ func (e *attackEnv) dialTLS() (net.Conn, error) {
 	return tc, nil
 }
 
-// dialAuthed is dialTLS plus the hello with the right token and yamux.
-func (e *attackEnv) dialAuthed() (*yamux.Session, error) {
+// dialAuthed is dialTLS plus the hello with the right token and the multiplexer.
+func (e *attackEnv) dialAuthed() (*mux.Session, error) {
 	c, err := e.dialTLS()
 	if err != nil {
 		return nil, err
@@ -232,12 +232,7 @@ func (e *attackEnv) dialAuthed() (*yamux.Session, error) {
 		c.Close()
 		return nil, err
 	}
-	mux, err := transport.ClientMux(c, transport.MuxOptions{})
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	return mux, nil
+	return transport.ClientMux(c, transport.MuxOptions{}), nil
 }
 
 // expectError reads one frame from r and checks it is an error of kind
@@ -604,7 +599,7 @@ func frameAttack(e *attackEnv, frame []byte, kind, want, what string) {
 		// The server answers 16 malformed frames on a connection and closes
 		// it at the 17th (saying so): then dial again.
 		for n := 1; !e.stopped(); n++ {
-			st, err := mux.OpenStream()
+			st, err := mux.Open()
 			if err != nil {
 				e.bad(fmt.Errorf("the server closed the connection after %d malformed frames: %w", n-1, err))
 				return
@@ -772,7 +767,7 @@ func (e *attackEnv) stormOne(i int) error {
 		return err
 	}
 	defer mux.Close()
-	st, err := mux.OpenStream()
+	st, err := mux.Open()
 	if err != nil {
 		return err
 	}

@@ -19,8 +19,9 @@ import (
 // run. tcp: 16 bytes each way on a TCP connection. yamux: 16 bytes each way
 // on one reused stream of a stock yamux v0.1.2 session over plain TCP (the
 // library as shipped: header and body in two writes). tls-yamux, for
-// reference: rshell's own mux (transport.ServerMux/ClientMux, which
-// coalesces header and body into one write) over TLS 1.3.
+// reference: rshell's own multiplexer (transport.ServerMux/ClientMux:
+// yamux's frame format, each frame written in one Write by its sender)
+// over TLS 1.3.
 
 const floorMsg = 16
 
@@ -68,11 +69,15 @@ func runFloorServer() error {
 			c.Close()
 			return
 		}
-		s, err := transport.ServerMux(tc, transport.MuxOptions{})
-		if err != nil {
-			return
+		s := transport.ServerMux(tc, transport.MuxOptions{})
+		defer s.Close()
+		for {
+			st, err := s.Accept()
+			if err != nil {
+				return
+			}
+			go echo(st)
 		}
-		serveStreams(s)
 	})
 	fmt.Printf("%s %s %s\n", lt.Addr(), ly.Addr(), lm.Addr())
 	// Serve until the harness closes stdin (or kills the process).
@@ -104,7 +109,7 @@ func serveStreams(s *yamux.Session) {
 	}
 }
 
-func echo(c net.Conn) {
+func echo(c io.ReadWriteCloser) {
 	defer c.Close()
 	buf := make([]byte, floorMsg)
 	for {
@@ -125,7 +130,7 @@ func runFloorClient(kind, addr string, n int) error {
 	}
 	defer raw.Close()
 	_ = raw.(*net.TCPConn).SetNoDelay(true)
-	var c net.Conn = raw
+	var c io.ReadWriter = raw
 	switch kind {
 	case "tcp":
 	case "yamux":
@@ -142,10 +147,7 @@ func runFloorClient(kind, addr string, n int) error {
 		if err := tc.Handshake(); err != nil {
 			return err
 		}
-		s, err := transport.ClientMux(tc, transport.MuxOptions{})
-		if err != nil {
-			return err
-		}
+		s := transport.ClientMux(tc, transport.MuxOptions{})
 		defer s.Close()
 		if c, err = s.Open(); err != nil {
 			return err
