@@ -46,11 +46,12 @@ func TestFlowControl(t *testing.T) {
 
 			data := pattern(3, total)
 			off := 0
-			// writeUntilBlocked writes from off with a short deadline until
-			// the Write times out: the window is then exhausted.
-			writeUntilBlocked := func() int {
+			// writeUntilBlocked writes from off with a deadline d away until
+			// the Write times out: the window is then exhausted. d bounds how
+			// long a window update may take to come.
+			writeUntilBlocked := func(d time.Duration) int {
 				t.Helper()
-				cst.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+				cst.SetWriteDeadline(time.Now().Add(d))
 				n, err := cst.Write(data[off:])
 				if !errors.Is(err, ErrTimeout) || !isTimeoutErr(err) {
 					t.Fatalf("Write into a full window: %d bytes, %v; want ErrTimeout", n, err)
@@ -60,11 +61,11 @@ func TestFlowControl(t *testing.T) {
 			}
 
 			// The '!' already used a byte of the window.
-			if n := writeUntilBlocked(); n != window-1 {
+			if n := writeUntilBlocked(100 * time.Millisecond); n != window-1 {
 				t.Fatalf("wrote %d bytes before blocking, want the window minus one: %d", n, window-1)
 			}
 			// Still blocked: nothing was read.
-			if n := writeUntilBlocked(); n != 0 {
+			if n := writeUntilBlocked(20 * time.Millisecond); n != 0 {
 				t.Fatalf("wrote %d more bytes with nothing read, want 0", n)
 			}
 			if c.IsClosed() || s.IsClosed() {
@@ -79,7 +80,7 @@ func TestFlowControl(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, buf...)
-			if n := writeUntilBlocked(); n != window/2+1 {
+			if n := writeUntilBlocked(500 * time.Millisecond); n != window/2+1 {
 				t.Fatalf("after %d bytes were read the writer sent %d more, want %d", window/2+1, n, window/2+1)
 			}
 

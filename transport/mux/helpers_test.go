@@ -2,6 +2,7 @@ package mux
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,8 +67,32 @@ var tlsConfigs = sync.OnceValues(func() (*tls.Config, *tls.Config) {
 // tcpConns returns both ends of a fresh loopback TCP connection. The
 // listener is closed before it returns; the conns when the test ends.
 func tcpConns(t testing.TB) (client, server net.Conn) {
+	return tcpConnsBuf(t, 0)
+}
+
+// tcpConnsBuf is tcpConns with the kernel's send and receive buffers of
+// both sockets set to buf bytes (if buf > 0) before the handshake, so
+// that a few KiB unread fill the connection: loopback otherwise buffers
+// megabytes. (Set after the handshake, a smaller buffer than the window
+// already advertised makes the kernel drop segments and stall.)
+func tcpConnsBuf(t testing.TB, buf int) (client, server net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	control := func(_, _ string, rc syscall.RawConn) error {
+		if buf <= 0 {
+			return nil
+		}
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			for _, opt := range []int{syscall.SO_RCVBUF, syscall.SO_SNDBUF} {
+				if e := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, buf); e != nil {
+					serr = e
+				}
+			}
+		})
+		return errors.Join(err, serr)
+	}
+	lc := net.ListenConfig{Control: control}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +106,8 @@ func tcpConns(t testing.TB) (client, server net.Conn) {
 		c, err := ln.Accept()
 		ch <- res{c, err}
 	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
+	d := net.Dialer{Control: control}
+	client, err = d.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,23 +293,43 @@ func readFrame(r io.Reader) (header, []byte, error) {
 	return h, p, err
 }
 
-// gatedConn holds every Read until open is closed: a peer whose reader
-// stopped (a stuck process, a full disk...), which loopback cannot be
-// told to do. Close releases a held Read.
+// gatedConn can hold every Read (Stop, Resume): a peer whose reader is
+// stuck (a stopped process, a busy disk...), which loopback cannot be told
+// to do. Close releases a held Read.
 type gatedConn struct {
 	net.Conn
-	open      chan struct{}
+	mu        sync.Mutex
+	open      chan struct{} // closed while reads may go
 	closed    chan struct{}
 	closeOnce sync.Once
 }
 
-func newGatedConn(c net.Conn) *gatedConn {
-	return &gatedConn{Conn: c, open: make(chan struct{}), closed: make(chan struct{})}
+func newGatedConn(c net.Conn, stopped bool) *gatedConn {
+	g := &gatedConn{Conn: c, open: make(chan struct{}), closed: make(chan struct{})}
+	if !stopped {
+		close(g.open)
+	}
+	return g
+}
+
+func (g *gatedConn) Stop() {
+	g.mu.Lock()
+	g.open = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gatedConn) Resume() {
+	g.mu.Lock()
+	close(g.open)
+	g.mu.Unlock()
 }
 
 func (g *gatedConn) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	open := g.open
+	g.mu.Unlock()
 	select {
-	case <-g.open:
+	case <-open:
 	case <-g.closed:
 		return 0, net.ErrClosed
 	}
@@ -292,17 +339,4 @@ func (g *gatedConn) Read(p []byte) (int, error) {
 func (g *gatedConn) Close() error {
 	g.closeOnce.Do(func() { close(g.closed) })
 	return g.Conn.Close()
-}
-
-// smallBuffers shrinks a TCP connection's kernel buffers so that a few
-// KiB unread fill it: loopback otherwise buffers megabytes.
-func smallBuffers(t testing.TB, c net.Conn) {
-	t.Helper()
-	tc := c.(*net.TCPConn)
-	if err := tc.SetReadBuffer(4096); err != nil {
-		t.Fatal(err)
-	}
-	if err := tc.SetWriteBuffer(4096); err != nil {
-		t.Fatal(err)
-	}
 }
