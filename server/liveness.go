@@ -20,6 +20,10 @@ type stampConn struct {
 	last *atomic.Int64 // unix nanoseconds
 }
 
+// NetConn is the connection it wraps (the multiplexer closes the bottom one
+// first).
+func (s stampConn) NetConn() net.Conn { return s.Conn }
+
 func (s stampConn) Read(p []byte) (int, error) {
 	n, err := s.Conn.Read(p)
 	if n > 0 {

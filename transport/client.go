@@ -148,6 +148,10 @@ type gatedConn struct {
 	gate chan struct{}
 }
 
+// NetConn is the connection it wraps (the multiplexer closes the bottom one
+// first).
+func (g *gatedConn) NetConn() net.Conn { return g.Conn }
+
 func (g *gatedConn) Read(p []byte) (int, error) {
 	<-g.gate
 	return g.Conn.Read(p)

@@ -56,8 +56,9 @@ type Session struct {
 	wmu sync.Mutex // held while writing to conn
 	wdl time.Time  // the write deadline set on conn; under wmu
 
-	cmu sync.Mutex
-	ctl []header // control frames waiting for wmu: see sendControl
+	cmu      sync.Mutex
+	ctl      []header // control frames waiting to be written: see sendControl
+	flushing bool     // a flusher goroutine is started and has not taken ctl yet
 
 	mu      sync.Mutex
 	streams map[uint32]*Stream
@@ -98,7 +99,7 @@ func newSession(conn net.Conn, cfg Config, client bool) *Session {
 		s.nextID = 1
 	}
 	if cfg.OnStream == nil {
-		s.accept = make(chan *Stream, cfg.MaxStreams)
+		s.accept = make(chan *Stream, min(cfg.MaxStreams, 1024))
 	}
 	go s.recvLoop()
 	if cfg.KeepAlive > 0 {
@@ -239,6 +240,12 @@ func (s *Session) closeWith(err error) {
 		s.err = err
 		s.mu.Unlock()
 		close(s.done)
+		// Close the bottom connection first: closing a TLS connection
+		// otherwise sends a close_notify alert with a deadline of its own
+		// (5 s), which a peer that reads nothing (the usual reason for
+		// ending) would make us wait for. The frames already say where
+		// every stream ends, so the alert adds nothing.
+		rawConn(s.conn).Close()
 		s.conn.Close()
 		if s.cfg.OnClose != nil {
 			go s.cfg.OnClose(err)
@@ -255,4 +262,17 @@ func (s *Session) remove(st *Stream) {
 		}
 	}
 	s.mu.Unlock()
+}
+
+// rawConn unwraps c down to the connection under TLS and any wrappers that
+// say what they wrap (NetConn, as *tls.Conn has).
+func rawConn(c net.Conn) net.Conn {
+	for range 8 {
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = w.NetConn()
+	}
+	return c
 }

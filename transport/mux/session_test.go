@@ -20,7 +20,8 @@ func TestMaxStreams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Write([]byte{byte('a' + i)}); err != nil {
+		// The third stream's reset may already be back.
+		if _, err := st.Write([]byte{byte('a' + i)}); err != nil && !(i == 2 && errors.Is(err, ErrStreamReset)) {
 			t.Fatal(err)
 		}
 		cst[i] = st

@@ -22,7 +22,7 @@ type Stream struct {
 	id      uint32
 	inbound bool
 
-	wlock chan struct{} // one Write at a time; a channel so Close never waits for it
+	wlock chan struct{} // one Write at a time, and Close's FIN after it
 
 	mu         sync.Mutex
 	state      uint8
@@ -181,10 +181,16 @@ func (st *Stream) Close() error {
 	both := st.state&remoteFIN != 0
 	st.mu.Unlock()
 	wake(st.writeCh)
-	err := st.s.writeFrame(newHeader(typeWindowUpdate, flagFIN, st.id, 0), nil)
 	if both {
+		// Free the stream's place before the FIN goes out: a peer that
+		// reads the FIN may open a new stream at once.
 		st.s.remove(st)
 	}
+	// After any Write in progress: it stops at its next frame (localFIN),
+	// so no data frame follows the FIN.
+	st.wlock <- struct{}{}
+	err := st.s.writeFrame(newHeader(typeWindowUpdate, flagFIN, st.id, 0), nil)
+	<-st.wlock
 	if err != nil && st.s.IsClosed() {
 		return nil // the session's end closed the stream anyway
 	}

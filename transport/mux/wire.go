@@ -14,11 +14,11 @@ import (
 // and payload in one Write (one TLS record, one syscall for small frames),
 // under wmu; there is no writer goroutine to hand frames to.
 //
-// The reader goroutine must never wait for wmu: if both peers' writers
-// were stuck on full socket buffers and both readers waited for them, no
-// one would read again. So the reader queues its control frames (window
-// updates, pongs, ACKs) in ctl and writes them only if wmu is free; else
-// the writer holding it sends them before it lets go (drainCtl).
+// The reader goroutine must never write: if both peers' socket buffers
+// were full and both readers waited to write, no one would read again. So
+// the reader queues its control frames (window updates, pongs, ACKs, RSTs)
+// in ctl; the next writer sends them ahead of its own frame, and if no
+// writer comes, a short-lived flusher goroutine does (sendControl).
 
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, headerSize+maxPayload); return &b }}
 
@@ -35,7 +35,6 @@ func (s *Session) writeFrame(h header, body []byte) error {
 		err = s.writeLocked(out)
 	}
 	s.wmu.Unlock()
-	s.drainCtl()
 	if bp != nil && cap(out) == headerSize+maxPayload {
 		*bp = out[:0]
 		framePool.Put(bp)
@@ -69,36 +68,33 @@ func (s *Session) writeLocked(b []byte) error {
 	return nil
 }
 
-// sendControl queues a frame without payload and writes it if no one is
-// writing; never blocks.
+// sendControl queues a frame without payload, for the next writer or a
+// flusher goroutine started for it; it never blocks. Control frames are
+// rare on the hot path (a window update per half window read, a pong per
+// ping, an ACK per stream opened), so the goroutine costs little.
 func (s *Session) sendControl(h header) {
 	s.cmu.Lock()
 	s.ctl = append(s.ctl, h)
+	start := !s.flushing
+	s.flushing = true
 	s.cmu.Unlock()
-	s.drainCtl()
-}
-
-// drainCtl writes queued control frames while wmu is free. Whoever queues
-// a frame calls it after queueing, and every writer after unlocking, so a
-// frame is never left behind: either the queuer gets wmu, or the holder
-// sees the frame after it lets go.
-func (s *Session) drainCtl() {
-	for s.hasCtl() && s.wmu.TryLock() {
-		_ = s.flushCtlLocked()
-		s.wmu.Unlock()
+	if start {
+		go func() {
+			s.wmu.Lock()
+			_ = s.flushCtlLocked()
+			s.wmu.Unlock()
+		}()
 	}
 }
 
-func (s *Session) hasCtl() bool {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	return len(s.ctl) > 0
-}
-
+// flushCtlLocked writes every queued control frame in one Write. Taking the
+// queue clears flushing: frames queued after that start a new flusher (one
+// already started finds the queue empty and is done).
 func (s *Session) flushCtlLocked() error {
 	s.cmu.Lock()
 	ctl := s.ctl
 	s.ctl = nil
+	s.flushing = false
 	s.cmu.Unlock()
 	if len(ctl) == 0 {
 		return nil
@@ -209,11 +205,7 @@ func (s *Session) handleStream(h header) error {
 		st.remoteReset()
 	}
 	if opened {
-		if s.cfg.OnStream != nil {
-			s.cfg.OnStream(st)
-		} else {
-			s.accept <- st // room for MaxStreams, and inbound is below that
-		}
+		s.deliver(st)
 	}
 	return nil
 }
@@ -222,6 +214,29 @@ func (s *Session) discard(h header) error {
 	if h.typ() != typeData || h.length() == 0 {
 		return nil
 	}
-	_, err := io.CopyN(io.Discard, s.r, int64(h.length()))
-	return err
+	if _, err := io.CopyN(io.Discard, s.r, int64(h.length())); err != nil {
+		return readErr(err)
+	}
+	return nil
+}
+
+// deliver hands a stream the peer opened to OnStream or the Accept queue.
+// A stream reset as it opened is not delivered: it is gone already, and
+// would take a place in the queue that inbound no longer counts.
+func (s *Session) deliver(st *Stream) {
+	st.mu.Lock()
+	dead := st.state&reset != 0
+	st.mu.Unlock()
+	switch {
+	case dead:
+	case s.cfg.OnStream != nil:
+		s.cfg.OnStream(st)
+	default:
+		select {
+		case s.accept <- st:
+		default: // full of streams reset while queued: refuse this one
+			s.remove(st)
+			s.sendControl(newHeader(typeWindowUpdate, flagRST, st.id, 0))
+		}
+	}
 }

@@ -1,7 +1,7 @@
 package mux
 
-// Tests that show bugs found in the package (each says where). They fail
-// until the bug is fixed.
+// Regression tests: each shows a bug the package had (found by these
+// tests), in the words of the bug; they pass since its fix.
 
 import (
 	"errors"
