@@ -272,7 +272,8 @@ func TestAdversarialSuite(t *testing.T) {
 	for time.Now().Before(deadline) {
 		if err = goleak.Find(ignore, goleak.IgnoreAnyFunction("github.com/rshell/rshell/server.(*Server).Serve"),
 			goleak.IgnoreAnyFunction("github.com/rshell/rshell/server.(*Server).expireLoop"),
-			goleak.IgnoreAnyFunction("github.com/rshell/rshell/server.(*Server).livenessLoop")); err == nil {
+			goleak.IgnoreAnyFunction("github.com/rshell/rshell/server.(*Server).livenessLoop"),
+			goleak.IgnoreAnyFunction("github.com/rshell/rshell/server.(*Server).quietLoop")); err == nil {
 			break
 		}
 		runtime.Gosched()

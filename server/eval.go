@@ -167,6 +167,7 @@ func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 	s, st, h, run := c.srv, e.st, e.h, e.run
 	s.running.Add(1)
 	defer s.running.Done()
+	s.busy()
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	d := time.Duration(req.DeadlineMS) * time.Millisecond
 	var stopTimer func() bool

@@ -3,3 +3,6 @@ package server
 // BreakStoreForTest closes the durable store under a running server, so
 // that every later write to it fails.
 func BreakStoreForTest(s *Server) { _ = s.store.db.Close() }
+
+// MemoryInUseForTest is the process's memory mapped and not released.
+func MemoryInUseForTest() uint64 { return memoryInUse() }

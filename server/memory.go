@@ -32,6 +32,12 @@ func (c *chunkSet) remove(r *running) {
 	c.mu.Unlock()
 }
 
+func (c *chunkSet) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
 func (c *chunkSet) cancelAll(cause error) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rshell/rshell/session"
@@ -78,6 +79,7 @@ type Server struct {
 	store     *store       // nil without a state dir
 	procs     *procBooster // nil unless AdaptiveProcs
 	gate      *handshakeGate
+	activity  atomic.Uint64 // connections and chunks started (quiet.go)
 }
 
 // New returns a server with cfg. With a StateDir it opens the durable
@@ -188,9 +190,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	defer s.wg.Done()
 	s.janitor.Do(func() {
-		s.wg.Add(2)
+		s.wg.Add(3)
 		go s.expireLoop()
 		go s.livenessLoop()
+		go s.quietLoop()
 		if s.cfg.MaxMemory > 0 {
 			s.wg.Add(1)
 			go s.watchMemory()
@@ -252,6 +255,7 @@ func (s *Server) isClosed() bool {
 }
 
 func (s *Server) startConn(nc net.Conn) {
+	s.busy()
 	peer := nc.RemoteAddr().String()
 	select {
 	case s.slots <- struct{}{}:
