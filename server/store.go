@@ -18,7 +18,9 @@ import (
 // The durable store: one bbolt file in the state directory.
 //
 //	sessions/<id>          CBOR sessionMeta
-//	names/<id>/<name>      CBOR session.Record, one per global
+//	names/<id>/<name>      CBOR session.Record, one per global; a record
+//	                       over bigRecord bytes is in a bucket of its own
+//	                       instead: names/<id>/<name>/r (see putRecord)
 //	sources/<id>/<file>    the source of a chunk or file that defined a function
 //	quarantine/<key>       records that could not be decoded, kept for a human
 var (
@@ -109,6 +111,11 @@ func (st *store) load() ([]storedSession, error) {
 			}
 			if nb := names.Bucket(k); nb != nil {
 				_ = nb.ForEach(func(name, rv []byte) error {
+					if rv == nil { // a big record's own bucket
+						if rb := nb.Bucket(name); rb != nil {
+							rv = rb.Get(recordKey)
+						}
+					}
 					var r session.Record
 					if err := cbor.Unmarshal(rv, &r); err != nil || r.Name != string(name) {
 						bad = append(bad, [2][]byte{[]byte("names/" + string(k) + "/" + string(name)), rv})
@@ -166,7 +173,7 @@ func deletePath(tx *bolt.Tx, p string) error {
 	case "names":
 		id, name, _ := cut(rest)
 		if b := tx.Bucket(bucketNames).Bucket([]byte(id)); b != nil {
-			return b.Delete([]byte(name))
+			return dropRecord(b, []byte(name))
 		}
 	}
 	return nil
@@ -211,12 +218,12 @@ func (st *store) save(h *hosted, d session.Delta) error {
 			if err != nil {
 				return err
 			}
-			if err := nb.Put([]byte(r.Name), rb); err != nil {
+			if err := putRecord(nb, []byte(r.Name), rb); err != nil {
 				return err
 			}
 		}
 		for _, name := range d.Removed {
-			if err := nb.Delete([]byte(name)); err != nil {
+			if err := dropRecord(nb, []byte(name)); err != nil {
 				return err
 			}
 		}
@@ -233,6 +240,41 @@ func (st *store) save(h *hosted, d session.Delta) error {
 		}
 		return nil
 	})
+}
+
+// bigRecord is the size over which a record gets a bucket of its own.
+//
+// bbolt rewrites a whole leaf (with its overflow pages) when any key in it
+// changes, and never splits a leaf below two keys. So a 64 MiB value kept
+// beside other names was written again, and synced, by every chunk that
+// changed any of them: 1.3 s for `t = 1` next to a 64 MiB string. In a
+// bucket of its own it sits in a leaf no other name touches; its parent
+// holds a 16-byte bucket header.
+const bigRecord = 4 << 10
+
+var recordKey = []byte("r")
+
+// putRecord stores a record under name, replacing what was there.
+func putRecord(nb *bolt.Bucket, name, rb []byte) error {
+	if err := dropRecord(nb, name); err != nil {
+		return err
+	}
+	if len(rb) <= bigRecord {
+		return nb.Put(name, rb)
+	}
+	b, err := nb.CreateBucket(name)
+	if err != nil {
+		return err
+	}
+	return b.Put(recordKey, rb)
+}
+
+// dropRecord deletes name's record, in whichever form it is stored.
+func dropRecord(nb *bolt.Bucket, name []byte) error {
+	if nb.Bucket(name) != nil {
+		return nb.DeleteBucket(name)
+	}
+	return nb.Delete(name)
 }
 
 // remove deletes a session from the store.
