@@ -34,10 +34,13 @@ const tickSteps = 4096
 const MaxCallDepth = 10_000
 
 // tick runs every tickSteps steps of a chunk: it enforces the step limit
-// and the call depth, tells the server when the chunk turns long, and then
-// yields at every tick, so that on a server with one CPU a long chunk
+// and the call depth, tells the server when the chunk turns long, and then,
+// on a server with one CPU, yields at every tick, so that a long chunk
 // delays other sessions' short chunks (and this chunk's own cancel) by a
-// tick rather than by the runtime's 10 ms preemption slice.
+// tick rather than by the runtime's 10 ms preemption slice. With more
+// CPUs it does not: a yielding chunk goes back on the global run queue
+// ahead of the network poller, and a cancel then waited up to a few ticks
+// (p90 2.3 ms, 3.1 ms worst, against 0.55 and 0.65 ms without).
 func (s *Session) tick(t *starlark.Thread) {
 	if t.Steps >= s.stepLimit {
 		s.stepsOver = true
@@ -51,7 +54,9 @@ func (s *Session) tick(t *starlark.Thread) {
 	}
 	if t.Steps >= longChunkSteps {
 		s.goingLong()
-		runtime.Gosched()
+		if runtime.NumCPU() == 1 || runtime.GOMAXPROCS(0) == 1 {
+			runtime.Gosched()
+		}
 	}
 	t.SetMaxExecutionSteps(min(t.Steps+tickSteps, s.stepLimit))
 }
