@@ -30,7 +30,8 @@ import (
 type handshakeGate struct {
 	slots   chan struct{}
 	wait    time.Duration
-	holders sync.Map // net.Conn -> struct{}: connections holding a slot
+	holders sync.Map // net.Conn -> time.Time: connections holding a slot, since when
+	after   func(time.Duration, func()) // time.AfterFunc; tests record it
 }
 
 var errHandshakeBusy = errors.New("too many handshakes at once; try again")
@@ -39,7 +40,7 @@ func newHandshakeGate(n int, wait time.Duration) *handshakeGate {
 	if n <= 0 {
 		n = max(1, runtime.GOMAXPROCS(0))
 	}
-	return &handshakeGate{slots: make(chan struct{}, n), wait: wait}
+	return &handshakeGate{slots: make(chan struct{}, n), wait: wait, after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 }
 
 // config returns cfg with the gate on its ClientHello.
@@ -51,7 +52,7 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 		defer t.Stop()
 		select {
 		case g.slots <- struct{}{}:
-			g.holders.Store(hi.Conn, struct{}{})
+			g.holders.Store(hi.Conn, time.Now())
 			context.AfterFunc(hi.Context(), func() { g.done(hi.Conn) })
 		case <-t.C:
 			return nil, errHandshakeBusy
@@ -88,9 +89,21 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 	return c
 }
 
-// done gives back the slot conn holds, if any (at most once per slot).
+// done gives back the slot conn holds, if any (at most once per slot),
+// after as long again as it was held (at most maxPace): handshakes then take
+// at most half of the CPU a slot stands for, and the connected clients'
+// requests, queued behind them on a busy server, wait behind one at most.
 func (g *handshakeGate) done(conn net.Conn) {
-	if _, ok := g.holders.LoadAndDelete(conn); ok {
-		<-g.slots
+	v, ok := g.holders.LoadAndDelete(conn)
+	if !ok {
+		return
 	}
+	if d := min(time.Since(v.(time.Time)), maxPace); d > 0 {
+		g.after(d, func() { <-g.slots })
+		return
+	}
+	<-g.slots
 }
+
+// maxPace bounds the pause after a handshake's CPU work.
+const maxPace = 5 * time.Millisecond
