@@ -30,7 +30,7 @@ import (
 type handshakeGate struct {
 	slots   chan struct{}
 	wait    time.Duration
-	holders sync.Map // net.Conn -> time.Time: connections holding a slot, since when
+	holders sync.Map                    // net.Conn -> time.Time: connections holding a slot, since when
 	after   func(time.Duration, func()) // time.AfterFunc; tests record it
 }
 
