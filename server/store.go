@@ -22,6 +22,7 @@ import (
 //	                       over bigRecord bytes is in a bucket of its own
 //	                       instead: names/<id>/<name>/r (see putRecord)
 //	sources/<id>/<file>    the source of a chunk or file that defined a function
+//	                       (over bigRecord bytes: sources/<id>/<file>/r)
 //	quarantine/<key>       records that could not be decoded, kept for a human
 var (
 	bucketSessions   = []byte("sessions")
@@ -111,11 +112,7 @@ func (st *store) load() ([]storedSession, error) {
 			}
 			if nb := names.Bucket(k); nb != nil {
 				_ = nb.ForEach(func(name, rv []byte) error {
-					if rv == nil { // a big record's own bucket
-						if rb := nb.Bucket(name); rb != nil {
-							rv = rb.Get(recordKey)
-						}
-					}
+					rv = getRecord(nb, name, rv)
 					var r session.Record
 					if err := cbor.Unmarshal(rv, &r); err != nil || r.Name != string(name) {
 						bad = append(bad, [2][]byte{[]byte("names/" + string(k) + "/" + string(name)), rv})
@@ -128,7 +125,7 @@ func (st *store) load() ([]storedSession, error) {
 			}
 			if sb := sources.Bucket(k); sb != nil {
 				_ = sb.ForEach(func(file, src []byte) error {
-					s.sources[string(file)] = string(src)
+					s.sources[string(file)] = string(getRecord(sb, file, src))
 					return nil
 				})
 			}
@@ -233,7 +230,7 @@ func (st *store) save(h *hosted, d session.Delta) error {
 				return err
 			}
 			for file, src := range d.Sources {
-				if err := sb.Put([]byte(file), []byte(src)); err != nil {
+				if err := putRecord(sb, []byte(file), []byte(src)); err != nil {
 					return err
 				}
 			}
@@ -242,7 +239,8 @@ func (st *store) save(h *hosted, d session.Delta) error {
 	})
 }
 
-// bigRecord is the size over which a record gets a bucket of its own.
+// bigRecord is the size over which a record (a name's, or a source file)
+// gets a bucket of its own.
 //
 // bbolt rewrites a whole leaf (with its overflow pages) when any key in it
 // changes, and never splits a leaf below two keys. So a 64 MiB value kept
@@ -267,6 +265,17 @@ func putRecord(nb *bolt.Bucket, name, rb []byte) error {
 		return err
 	}
 	return b.Put(recordKey, rb)
+}
+
+// getRecord is what ForEach gave for name (v), or, for a big record, what
+// its own bucket holds.
+func getRecord(b *bolt.Bucket, name, v []byte) []byte {
+	if v == nil {
+		if rb := b.Bucket(name); rb != nil {
+			return rb.Get(recordKey)
+		}
+	}
+	return v
 }
 
 // dropRecord deletes name's record, in whichever form it is stored.

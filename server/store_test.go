@@ -109,3 +109,30 @@ func TestBigRecordStoredTheOldWayLoads(t *testing.T) {
 		t.Fatalf("after removing big: %d records", len(got))
 	}
 }
+
+// TestBigSourceIsNotRewrittenByNewSources: a big source file (a :load of a
+// long .star) is not written again each time a chunk defines a function.
+func TestBigSourceIsNotRewrittenByNewSources(t *testing.T) {
+	st := testStore(t, t.TempDir())
+	defer st.close()
+	h := &hosted{id: "s1", secret: "secret", created: time.Now()}
+	big := string(bytes.Repeat([]byte("# a comment line\n"), 256<<10/17))
+	if err := st.save(h, session.Delta{Sources: map[string]string{"big.star": big, "<in[1]>": "def f(): pass"}}); err != nil {
+		t.Fatal(err)
+	}
+	pageAlloc := func() int64 { s := st.db.Stats(); return s.TxStats.GetPageAlloc() }
+	before := pageAlloc()
+	if err := st.save(h, session.Delta{Sources: map[string]string{"<in[2]>": "def g(): pass"}}); err != nil {
+		t.Fatal(err)
+	}
+	if grew := pageAlloc() - before; grew > 64<<10 {
+		t.Fatalf("a new 13-byte source beside a 256 KiB one allocated %d bytes of pages", grew)
+	}
+	ss, err := st.load()
+	if err != nil || len(ss) != 1 {
+		t.Fatalf("load: %v", err)
+	}
+	if src := ss[0].sources; len(src) != 3 || src["big.star"] != big || src["<in[2]>"] != "def g(): pass" {
+		t.Fatalf("loaded %d sources; big intact: %v", len(src), src["big.star"] == big)
+	}
+}
