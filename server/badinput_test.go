@@ -406,4 +406,9 @@ func TestMalformedFramesCloseTheConnection(t *testing.T) {
 		t.Fatal("the connection was not closed")
 	}
 	healthy(t, ts)
+	// Each bad frame got its error, but the log holds 10 lines about this
+	// peer at most: a flood must not cost a log line each.
+	if n := strings.Count(ts.logs.String(), "bad frame from client"); n != 10 {
+		t.Errorf("%d log lines for 16 bad frames from one peer, want 10 (the rest held back)", n)
+	}
 }

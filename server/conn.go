@@ -68,7 +68,7 @@ func (c *conn) handshake() (m *mux.Session) {
 			c.raw.Close()
 		}
 	}()
-	log.Info("connection accepted")
+	log.Debug("connection accepted")
 	if tc, ok := c.raw.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 		// Dead peers are found by the kernel: probes after KeepAlive of
@@ -78,7 +78,7 @@ func (c *conn) handshake() (m *mux.Session) {
 		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: ka, Interval: max(ka/3, time.Second), Count: 3})
 	}
 	if wait, bad := s.auth.blocked(c.peer); bad {
-		log.Warn("connection refused: too many failed handshakes", "retry_in", wait.Round(time.Second))
+		s.warnPeer(log, c.peer, "connection refused: too many failed handshakes", "retry_in", wait.Round(time.Second))
 		refuse(c.raw, s.cfg.TLS, transport.KindAuth, fmt.Sprintf("too many failed attempts from your address — try again in %s", wait.Round(time.Second)))
 		return
 	}
@@ -91,9 +91,9 @@ func (c *conn) handshake() (m *mux.Session) {
 		logged = true
 		if errors.Is(err, transport.ErrAuth) {
 			n := s.auth.fail(c.peer) // only wrong tokens count: a slow or broken peer must not lock others out
-			log.Warn("connection refused: wrong token", "agent", agent, "failures", n)
+			s.warnPeer(log, c.peer, "connection refused: wrong token", "agent", agent, "failures", n)
 		} else {
-			log.Warn("connection refused: handshake failed", "agent", agent, "err", err)
+			s.warnPeer(log, c.peer, "connection refused: handshake failed", "agent", agent, "err", err)
 		}
 	}
 	agent, err := transport.ServerHandshake(nc, s.cfg.Token, &s.info, "rshell "+Version, s.cfg.HandshakeTimeout, refused)
@@ -139,7 +139,7 @@ func (c *conn) onStream(st *mux.Stream) {
 			c.serveStream(st)
 		}()
 	default:
-		s.log.Warn("stream refused: too many concurrent streams", "peer", c.peer, "max_streams", s.cfg.MaxStreams)
+		s.warnPeer(s.log, c.peer, "stream refused: too many concurrent streams", "peer", c.peer, "max_streams", s.cfg.MaxStreams)
 		go func() {
 			defer c.swg.Done()
 			_ = st.SetDeadline(time.Now().Add(2 * time.Second))
@@ -218,7 +218,7 @@ func (c *conn) protocolError(st *mux.Stream, err error) {
 		}
 		return
 	}
-	c.srv.log.Warn("bad frame from client", "peer", c.peer, "err", err)
+	c.srv.warnPeer(c.srv.log, c.peer, "bad frame from client", "peer", c.peer, "err", err)
 	_ = transport.WriteMsg(st, errMsg(0, transport.KindProtocol, msg), 0)
 }
 

@@ -80,6 +80,7 @@ type Server struct {
 	procs     *procBooster // nil unless AdaptiveProcs
 	gate      *handshakeGate
 	activity  atomic.Uint64 // connections and chunks started (quiet.go)
+	peerLog   logLimiter    // warnings per peer (logthrottle.go)
 }
 
 // New returns a server with cfg. With a StateDir it opens the durable
@@ -236,6 +237,7 @@ func (s *Server) expireLoop() {
 		select {
 		case <-t.C:
 			s.reg.expire()
+			s.reportHeldBack()
 		case <-s.baseCtx.Done():
 			return
 		}
@@ -260,7 +262,7 @@ func (s *Server) startConn(nc net.Conn) {
 	select {
 	case s.slots <- struct{}{}:
 	default:
-		s.log.Warn("connection refused: at the connection limit", "peer", peer, "max_conns", s.cfg.MaxConns)
+		s.warnPeer(s.log, peer, "connection refused: at the connection limit", "peer", peer, "max_conns", s.cfg.MaxConns)
 		go refuse(nc, s.cfg.TLS, transport.KindLimit, fmt.Sprintf("the server is at its limit of %d connections — try again later", s.cfg.MaxConns))
 		return
 	}
