@@ -69,6 +69,7 @@ func TestAdversarialSuite(t *testing.T) {
 	ts := start(t, true, func(c *server.Config) {
 		c.HandshakeTimeout = 8 * time.Second
 		c.MaxConns = 4000
+		c.AuthRefuseDelay = -1 // 1,000 wrong tokens one after another: no wait
 		c.Session.MaxResult = 4 << 20
 		c.Session.Extra = starlark.StringDict{"explode": starlark.NewBuiltin("explode", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 			panic("kaboom")

@@ -122,7 +122,8 @@ func TestWrongTokenIsRefusedAndLogged(t *testing.T) {
 }
 
 func TestFailedAuthIsRateLimited(t *testing.T) {
-	ts := start(t, true, func(c *server.Config) { c.AuthFailures = 3; c.AuthWindow = time.Minute })
+	const delay = 300 * time.Millisecond
+	ts := start(t, true, func(c *server.Config) { c.AuthFailures = 3; c.AuthWindow = time.Minute; c.AuthRefuseDelay = delay })
 	o := ts.opts
 	o.Token = []byte("not-the-token-not-the-token-0000")
 	for i := 0; i < 3; i++ {
@@ -130,11 +131,17 @@ func TestFailedAuthIsRateLimited(t *testing.T) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
-	// Now even the right token is refused from this address, with a reason.
+	// Now even the right token is refused from this address, with a reason,
+	// and only after a wait: a blocked peer cannot make the server do a TLS
+	// handshake per attempt at full speed.
+	t0 := time.Now()
 	_, err := transport.Dial(testCtx(t), ts.addr, ts.opts)
 	var re *transport.RemoteError
 	if !errors.As(err, &re) || !strings.Contains(re.Info.Msg, "too many failed attempts") {
 		t.Fatalf("want rate limit, got %v", err)
+	}
+	if took := time.Since(t0); took < delay {
+		t.Fatalf("the refusal came after %v, before the %v wait", took, delay)
 	}
 }
 

@@ -79,6 +79,14 @@ func (c *conn) handshake() (m *mux.Session) {
 	}
 	if wait, bad := s.auth.blocked(c.peer); bad {
 		s.warnPeer(log, c.peer, "connection refused: too many failed handshakes", "retry_in", wait.Round(time.Second))
+		if d := s.cfg.AuthRefuseDelay; d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-s.baseCtx.Done():
+				t.Stop()
+			}
+		}
 		refuse(c.raw, s.cfg.TLS, transport.KindAuth, fmt.Sprintf("too many failed attempts from your address — try again in %s", wait.Round(time.Second)))
 		return
 	}

@@ -51,6 +51,11 @@ type Config struct {
 
 	AuthFailures int           // failed handshakes per peer address per AuthWindow before refusal; 0 = 10
 	AuthWindow   time.Duration // 0 = 1 minute
+	// AuthRefuseDelay is how long a peer refused for failed handshakes
+	// waits for that answer: its attempts are refused anyway, and at full
+	// speed each would cost the server a TLS handshake. 0 = 1s; negative =
+	// none.
+	AuthRefuseDelay time.Duration
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -113,6 +118,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.AuthWindow <= 0 {
 		cfg.AuthWindow = time.Minute
+	}
+	if cfg.AuthRefuseDelay == 0 {
+		cfg.AuthRefuseDelay = time.Second
 	}
 	var gate *handshakeGate
 	if cfg.TLS != nil {
