@@ -2,7 +2,6 @@ package server
 
 import (
 	"log/slog"
-	"sync"
 	"time"
 )
 
@@ -16,58 +15,29 @@ const (
 	logWindow = time.Minute
 )
 
-type logLimiter struct {
-	mu    sync.Mutex
-	peers map[string]*logCount // by IP
-}
+type logLimiter struct{ counts peerCounts }
 
-type logCount struct {
-	start time.Time
-	n     int // lines in this window, logged or not
-}
+func newLogLimiter() *logLimiter { return &logLimiter{counts: peerCounts{window: logWindow}} }
 
 // allow reports whether a warning about addr may be logged at now. When it
 // starts a new window for a peer whose last one held lines back, it also
 // returns how many.
 func (l *logLimiter) allow(addr string, now time.Time) (ok bool, heldBack int) {
-	ip := peerIP(addr)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.peers == nil {
-		l.peers = map[string]*logCount{}
-	}
-	c := l.peers[ip]
-	if c == nil || now.Sub(c.start) >= logWindow {
-		if c != nil {
-			heldBack = max(0, c.n-logBurst)
-		}
-		if len(l.peers) > 100000 { // bound memory under a flood of distinct peers
-			l.peers = map[string]*logCount{}
-		}
-		c = &logCount{start: now}
-		l.peers[ip] = c
-	}
-	c.n++
-	return c.n <= logBurst, heldBack
+	n, before := l.counts.add(addr, now)
+	return n <= logBurst, max(0, before-logBurst)
 }
 
 // ended removes the peers whose window is over and returns how many lines
 // each held back (only those that held some).
 func (l *logLimiter) ended(now time.Time) map[string]int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out map[string]int
-	for ip, c := range l.peers {
-		if now.Sub(c.start) < logWindow {
-			continue
-		}
-		if c.n > logBurst {
+	for ip, n := range l.counts.ended(now) {
+		if n > logBurst {
 			if out == nil {
 				out = map[string]int{}
 			}
-			out[ip] = c.n - logBurst
+			out[ip] = n - logBurst
 		}
-		delete(l.peers, ip)
 	}
 	return out
 }

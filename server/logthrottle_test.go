@@ -9,7 +9,7 @@ import (
 // back and counted, and the count comes out when the window ends, either
 // with the peer's next line or from ended.
 func TestLogLimiter(t *testing.T) {
-	var l logLimiter
+	l := newLogLimiter()
 	t0 := time.Unix(1000, 0)
 	logged := 0
 	for i := range 25 {

@@ -85,7 +85,7 @@ type Server struct {
 	procs     *procBooster // nil unless AdaptiveProcs
 	gate      *handshakeGate
 	activity  atomic.Uint64 // connections and chunks started (quiet.go)
-	peerLog   logLimiter    // warnings per peer (logthrottle.go)
+	peerLog   *logLimiter   // warnings per peer (logthrottle.go)
 }
 
 // New returns a server with cfg. With a StateDir it opens the durable
@@ -142,6 +142,7 @@ func New(cfg Config) (*Server, error) {
 		log:        cfg.Logger,
 		reg:        newRegistry(cfg.Session, cfg.SessionTTL),
 		auth:       newAuthLimiter(cfg.AuthFailures, cfg.AuthWindow),
+		peerLog:    newLogLimiter(),
 		baseCtx:    ctx,
 		cancelBase: cancel,
 		procs:      procs,
