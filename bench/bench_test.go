@@ -71,8 +71,9 @@ func BenchmarkReplicateDict(b *testing.B) {
 
 // BenchmarkStreamRoundTrip is 16 bytes each way on one reused stream:
 // "tls-mux" is rshell's multiplexer (transport.ServerMux/ClientMux) over
-// TLS 1.3 on loopback, the transport floor under eval_rtt; "yamux-tcp" is
-// stock yamux on plain TCP, for comparison.
+// TLS 1.3 on loopback, the transport floor under eval_rtt (and the
+// multiplexer's own round-trip benchmark); "yamux-tcp" is stock yamux on
+// plain TCP, for comparison.
 func BenchmarkStreamRoundTrip(b *testing.B) {
 	b.Run("tls-mux", func(b *testing.B) {
 		certPEM, keyPEM, err := transport.SelfSignedPEM()

@@ -61,7 +61,7 @@ func runFloorServer() error {
 		if err != nil {
 			return
 		}
-		serveStreams(s)
+		serveStreams(s, s.Accept)
 	})
 	go acceptLoop(lm, func(c net.Conn) {
 		tc := tls.Server(c, tlsCfg)
@@ -70,14 +70,7 @@ func runFloorServer() error {
 			return
 		}
 		s := transport.ServerMux(tc, transport.MuxOptions{})
-		defer s.Close()
-		for {
-			st, err := s.Accept()
-			if err != nil {
-				return
-			}
-			go echo(st)
-		}
+		serveStreams(s, s.Accept)
 	})
 	fmt.Printf("%s %s %s\n", lt.Addr(), ly.Addr(), lm.Addr())
 	// Serve until the harness closes stdin (or kills the process).
@@ -98,10 +91,11 @@ func acceptLoop(ln net.Listener, handle func(net.Conn)) {
 	}
 }
 
-func serveStreams(s *yamux.Session) {
+// serveStreams echoes every stream of session s (yamux's or rshell's).
+func serveStreams[S io.ReadWriteCloser](s io.Closer, accept func() (S, error)) {
 	defer s.Close()
 	for {
-		st, err := s.Accept()
+		st, err := accept()
 		if err != nil {
 			return
 		}
