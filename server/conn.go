@@ -161,8 +161,7 @@ func (c *conn) onStream(st *mux.Stream) {
 // streams being served, then detaches the connection's session.
 func (c *conn) onClose(error) {
 	defer c.end()
-	c.raw.Close()
-	c.swg.Wait()
+	c.swg.Wait() // the session closed the connection, so they are ending
 	sid := ""
 	if h := c.attached(); h != nil {
 		sid = h.id

@@ -252,13 +252,19 @@ const bigRecord = 4 << 10
 
 var recordKey = []byte("r")
 
-// putRecord stores a record under name, replacing what was there.
+// putRecord stores a record under name, replacing what was there. A small
+// record (every chunk's usual case) is one Put over the old value.
 func putRecord(nb *bolt.Bucket, name, rb []byte) error {
-	if err := dropRecord(nb, name); err != nil {
-		return err
+	if nb.Bucket(name) != nil {
+		if err := nb.DeleteBucket(name); err != nil {
+			return err
+		}
 	}
 	if len(rb) <= bigRecord {
 		return nb.Put(name, rb)
+	}
+	if err := nb.Delete(name); err != nil { // a small record stored before
+		return err
 	}
 	b, err := nb.CreateBucket(name)
 	if err != nil {
