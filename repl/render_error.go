@@ -62,6 +62,11 @@ func (r *Renderer) Error(host string, err *transport.RemoteError) string {
 				b.WriteString(escapeInline(src))
 				b.WriteByte('\n')
 			}
+			if f.Repeat > 0 {
+				b.WriteString("  ")
+				b.WriteString(transport.RepeatNote(f.Repeat))
+				b.WriteByte('\n')
+			}
 		}
 	} else if (info.Kind == transport.KindSyntax || info.Kind == transport.KindResolve) && info.Line > 0 {
 		b.WriteString("  File ")

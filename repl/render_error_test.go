@@ -35,6 +35,21 @@ func fibError() *transport.RemoteError {
 	}}
 }
 
+// recursionError is a runaway recursion whose repeated frames the server
+// counted instead of sending.
+func recursionError() *transport.RemoteError {
+	f := transport.FrameInfo{File: "<in[7]>", Line: 2, Col: 13, Func: "f", Source: "return f(n + 1)"}
+	last := f
+	last.Repeat = 1634
+	return &transport.RemoteError{Info: transport.ErrorInfo{
+		Kind: transport.KindRuntime,
+		Msg:  "stack overflow: 1638 calls deep, over the limit of 1000 (runaway recursion?)",
+		Frames: []transport.FrameInfo{
+			{File: "<in[7]>", Line: 3, Col: 2, Func: "<toplevel>", Source: "f(0)"}, f, f, last,
+		},
+	}}
+}
+
 var renderErrorCases = []struct {
 	name string
 	r    Renderer
@@ -57,6 +72,7 @@ var renderErrorCases = []struct {
 		Kind: transport.KindSyntax, Msg: "got '=', want primary expression",
 		File: "<in[3]>", Line: 1, Col: 5, SrcLine: "x = = 1",
 	}}},
+	{"runaway_recursion", Renderer{}, "web1", recursionError()},
 	{"syntax_color", Renderer{Color: true}, "web1", &transport.RemoteError{Info: transport.ErrorInfo{
 		Kind: transport.KindSyntax, Msg: "got '=', want primary expression",
 		File: "<in[3]>", Line: 1, Col: 5, SrcLine: "x = = 1",
@@ -114,11 +130,12 @@ func TestRenderErrorGolden(t *testing.T) {
 
 func TestRenderErrorMatchesTraceback(t *testing.T) {
 	// Uncolored, the frames look like transport's own plain Traceback.
-	err := fibError()
-	r := Renderer{}
-	got := r.Error("", err)
-	if want := err.Traceback() + "\n"; got != want {
-		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	for _, err := range []*transport.RemoteError{fibError(), recursionError()} {
+		r := Renderer{}
+		got := r.Error("", err)
+		if want := err.Traceback() + "\n"; got != want {
+			t.Errorf("got:\n%s\nwant:\n%s", got, want)
+		}
 	}
 }
 

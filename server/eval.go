@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -148,10 +149,7 @@ func (e *evalStream) read(inline bool) (becameRunner bool) {
 
 // long is the session's hook for a chunk that is not short: it makes sure
 // a cancel can be read while the chunk runs.
-func (e *evalStream) long() (done func()) {
-	if p := e.c.srv.procs; p != nil {
-		done = p.longChunk()
-	}
+func (e *evalStream) long() func() {
 	if !e.split {
 		e.split = true
 		e.readerDone = make(chan struct{})
@@ -160,7 +158,7 @@ func (e *evalStream) long() (done func()) {
 			e.read(false)
 		}()
 	}
-	return done
+	return nil
 }
 
 func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
@@ -183,7 +181,8 @@ func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 	out := func(text string) {
 		_ = c.write(st, &transport.Msg{T: transport.TOut, Seq: req.Seq, Text: text})
 	}
-	val, ei := h.session().Eval(session.WithLongChunk(ctx, e.long), req.Src, req.File, out)
+	ectx := session.WithCPU(session.WithLongChunk(ctx, e.long), s.cpu.turn(&h.cpu))
+	val, ei := h.session().Eval(ectx, req.Src, req.File, out)
 
 	if stopTimer != nil {
 		stopTimer()
@@ -207,6 +206,14 @@ func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 }
 
 func (s *Server) logRemoteError(peer string, h *hosted, req *transport.Msg, ei *transport.ErrorInfo) {
-	re := &transport.RemoteError{Info: *ei}
-	s.log.Warn("remote error", "peer", peer, "session", shortID(h.id), "kind", ei.Kind, "traceback", re.Traceback())
+	s.warnPeer(s.log, peer, "remote error", "peer", peer, "session", shortID(h.id), "kind", ei.Kind,
+		"traceback", traceback{ei})
+}
+
+// traceback is an error's traceback for the log, formatted only when logged.
+type traceback struct{ ei *transport.ErrorInfo }
+
+func (t traceback) LogValue() slog.Value {
+	re := &transport.RemoteError{Info: *t.ei}
+	return slog.StringValue(re.Traceback())
 }

@@ -24,6 +24,8 @@ type hosted struct {
 	// and stays idle costs no interpreter.
 	sess atomic.Pointer[session.Session]
 
+	cpu cpuUse // guarded by the server's cpuShare
+
 	mu          sync.Mutex
 	attached    int
 	detached    time.Time

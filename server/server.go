@@ -42,11 +42,6 @@ type Config struct {
 
 	MaxMemory int64 // bytes; running chunks are cancelled near it; 0 = no watchdog
 
-	// AdaptiveProcs raises GOMAXPROCS from 1 to 2 while a chunk runs long,
-	// so that a cancel is read at once (see procBooster). For servers that
-	// own their process; tests leave it off.
-	AdaptiveProcs bool
-
 	MaxHandshakes int // TLS handshakes doing their CPU work at once; 0 = 1 per CPU
 
 	AuthFailures int           // failed handshakes per peer address per AuthWindow before refusal; 0 = 10
@@ -80,12 +75,15 @@ type Server struct {
 	running   sync.WaitGroup // chunks in flight
 	slots     chan struct{}
 	janitor   sync.Once
-	chunks    chunkSet
-	store     *store       // nil without a state dir
-	procs     *procBooster // nil unless AdaptiveProcs
-	gate      *handshakeGate
-	activity  atomic.Uint64 // connections and chunks started (quiet.go)
-	peerLog   *logLimiter   // warnings per peer (logthrottle.go)
+	cpuClose  sync.Once
+	// cpuPassing: the janitor started cpu.pass (set in janitor.Do)
+	cpuPassing bool
+	chunks     chunkSet
+	store      *store // nil without a state dir
+	cpu        *cpuShare
+	gate       *handshakeGate
+	activity   atomic.Uint64 // connections and chunks started (quiet.go)
+	peerLog    *logLimiter   // warnings per peer (logthrottle.go)
 }
 
 // New returns a server with cfg. With a StateDir it opens the durable
@@ -127,9 +125,9 @@ func New(cfg Config) (*Server, error) {
 		gate = newHandshakeGate(cfg.MaxHandshakes, cfg.HandshakeTimeout)
 		cfg.TLS = gate.config(cfg.TLS)
 	}
-	var procs *procBooster
-	if cfg.AdaptiveProcs {
-		procs = &procBooster{}
+	cpu, err := newCPUShare(runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, fmt.Errorf("cannot make the CPU share's pipe: %w", err)
 	}
 	ctx, cancelCause := context.WithCancelCause(context.Background())
 	// Chunks still running when the shutdown grace ends are stopped, and
@@ -145,7 +143,7 @@ func New(cfg Config) (*Server, error) {
 		peerLog:    newLogLimiter(),
 		baseCtx:    ctx,
 		cancelBase: cancel,
-		procs:      procs,
+		cpu:        cpu,
 		gate:       gate,
 		listeners:  map[net.Listener]struct{}{},
 		conns:      map[*conn]struct{}{},
@@ -200,7 +198,12 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	defer s.wg.Done()
 	s.janitor.Do(func() {
-		s.wg.Add(3)
+		s.wg.Add(4)
+		s.cpuPassing = true
+		go func() {
+			defer s.wg.Done()
+			s.cpu.pass()
+		}()
 		go s.expireLoop()
 		go s.livenessLoop()
 		go s.quietLoop()
@@ -354,6 +357,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Warn("shutdown deadline passed; cancelling running chunks")
 	}
 	s.cancelBase()
+	s.janitor.Do(func() {}) // the loops start now or never
+	s.cpuClose.Do(func() { s.cpu.close(s.cpuPassing) })
 	s.mu.Lock()
 	for c := range s.conns {
 		c.close()

@@ -28,14 +28,19 @@ const longChunkSteps = 50_000
 // checks its limits and, once long, yields its thread to other goroutines.
 const tickSteps = 4096
 
-// MaxCallDepth bounds nested calls (Starlark's own bound is 100,000, whose
-// ~140 MB of goroutine stack takes the runtime hundreds of milliseconds
-// of copying to grow, stalling everyone). CPython's default is 1,000.
-const MaxCallDepth = 10_000
+// MaxCallDepth bounds nested calls, as CPython's default recursion limit
+// does. Starlark's own bound is 100,000, whose ~140 MB of goroutine stack
+// takes the runtime hundreds of milliseconds of copying to grow; 10,000
+// still stalled other sessions for tens of milliseconds each time a
+// runaway recursion grew its stack (the copy cannot be preempted), and
+// its traceback was 100 KiB. The depth is checked at each tick, so a
+// chunk may go a few hundred calls past it before it is stopped.
+const MaxCallDepth = 1_000
 
 // tick runs every tickSteps steps of a chunk: it enforces the step limit
-// and the call depth, tells the server when the chunk turns long, and then,
-// on a server with one CPU, yields at every tick, so that a long chunk
+// and the call depth, tells the server when the chunk turns long, and takes
+// the chunk's turn on the CPU (WithCPU). Without a CPU share, on a machine
+// with one CPU, a long chunk yields at every tick, so that a long chunk
 // delays other sessions' short chunks (and this chunk's own cancel) by a
 // tick rather than by the runtime's 10 ms preemption slice. With more
 // CPUs it does not: a yielding chunk goes back on the global run queue
@@ -52,20 +57,51 @@ func (s *Session) tick(t *starlark.Thread) {
 		t.Cancel("stack overflow")
 		return
 	}
-	if t.Steps >= longChunkSteps {
+	long := t.Steps >= longChunkSteps
+	if long {
 		s.goingLong()
-		if runtime.NumCPU() == 1 || runtime.GOMAXPROCS(0) == 1 {
-			runtime.Gosched()
-		}
+	}
+	switch {
+	case s.cpu != nil:
+		s.cpu.Run(chunkContext(t))
+	case long && (runtime.NumCPU() == 1 || runtime.GOMAXPROCS(0) == 1):
+		runtime.Gosched()
 	}
 	t.SetMaxExecutionSteps(min(t.Steps+tickSteps, s.stepLimit))
 }
 
 type longKey struct{}
 
-// longLocal is the thread-local key of the running chunk's goingLong, for
-// built-ins that are about to block.
+// longLocal is the thread-local key of the running chunk's blocking hook,
+// for built-ins that are about to block.
 const longLocal = "rshell.long"
+
+// CPU shares the processor among chunks that run long (see WithCPU).
+type CPU interface {
+	// Run is called on the chunk's goroutine before it runs and at each
+	// tick; it returns when the chunk may run on, or when ctx is done.
+	Run(ctx context.Context)
+	// Release is called when the chunk is about to block, and when it ends.
+	Release()
+}
+
+type cpuKey struct{}
+
+// WithCPU returns a context for Eval under which a long chunk takes its
+// turns on the CPU from c, instead of yielding at each tick on a one-CPU
+// machine.
+func WithCPU(ctx context.Context, c CPU) context.Context {
+	return context.WithValue(ctx, cpuKey{}, c)
+}
+
+// blocking is the thread-local hook of a chunk about to block: it is long,
+// and gives up its turn on the CPU.
+func (s *Session) blocking() {
+	s.goingLong()
+	if s.cpu != nil {
+		s.cpu.Release()
+	}
+}
 
 // aboutToBlock tells the chunk running on thread that it will block.
 func aboutToBlock(thread *starlark.Thread) {
@@ -176,6 +212,7 @@ type Session struct {
 	stepLimit uint64        // this chunk's step limit
 	longHook  func() func() // the chunk's WithLongChunk hook, until called
 	longDone  func()        // what the hook returned, called when the chunk ends
+	cpu       CPU           // the chunk's turns on the CPU, or nil
 
 	snapMu    sync.Mutex
 	snap      snapshot
@@ -310,11 +347,16 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 				waitDone()
 			}
 			// Still waiting behind another chunk: nothing of this one ran.
-			return nil, s.stopError(ctx, waitStart, nil, true)
+			return nil, s.stopError(ctx, waitStart, nil, "another chunk of this session to finish")
 		}
 	}
 	s.longHook, s.longDone = hook, waitDone
+	s.cpu, _ = ctx.Value(cpuKey{}).(CPU)
 	defer func() {
+		if s.cpu != nil {
+			s.cpu.Release()
+			s.cpu = nil
+		}
 		if s.longDone != nil {
 			s.longDone()
 			s.longDone = nil
@@ -342,7 +384,13 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 		defer cancel()
 	}
 	if ctx.Err() != nil {
-		return nil, s.stopError(ctx, start, nil, false)
+		return nil, s.stopError(ctx, start, nil, "")
+	}
+	if s.cpu != nil {
+		s.cpu.Run(ctx) // wait for a turn on the CPU
+		if ctx.Err() != nil {
+			return nil, s.stopError(ctx, start, nil, "a turn on the server's CPU, busy with other sessions' chunks")
+		}
 	}
 
 	f, err := FileOptions().Parse(file, src, 0)
@@ -368,7 +416,7 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	}
 	th.SetMaxExecutionSteps(min(tickSteps, s.stepLimit))
 	th.SetLocal(ctxKey, ctx)
-	th.SetLocal(longLocal, s.goingLong)
+	th.SetLocal(longLocal, s.blocking)
 	s.out, s.outN, s.outCut, s.stepsOver, s.depthOver = out, 0, false, false, 0
 	defer func() {
 		s.out = nil
@@ -446,9 +494,9 @@ func (s *Session) encodeResult(v starlark.Value) ([]byte, *transport.ErrorInfo) 
 	return enc.Bytes(), nil
 }
 
-// stopError describes a chunk stopped by its context; waiting says it was
-// stopped before it ran, while waiting behind another chunk.
-func (s *Session) stopError(ctx context.Context, start time.Time, frames []transport.FrameInfo, waiting bool) *transport.ErrorInfo {
+// stopError describes a chunk stopped by its context; waiting, when not "",
+// says what it was waiting for when stopped before it ran.
+func (s *Session) stopError(ctx context.Context, start time.Time, frames []transport.FrameInfo, waiting string) *transport.ErrorInfo {
 	kind, what := transport.KindCancelled, "cancelled"
 	var sc *StopCause
 	switch {
@@ -462,8 +510,8 @@ func (s *Session) stopError(ctx context.Context, start time.Time, frames []trans
 		kind, what = transport.KindDeadline, fmt.Sprintf("deadline exceeded after %s", roundDuration(d))
 	}
 	msg := what + " (the remote work was stopped)"
-	if waiting {
-		msg = what + " while waiting for another chunk of this session to finish (this chunk never ran)"
+	if waiting != "" {
+		msg = what + " while waiting for " + waiting + " (this chunk never ran)"
 	}
 	return &transport.ErrorInfo{Kind: kind, Msg: msg, Frames: frames}
 }
@@ -513,16 +561,30 @@ func (s *Session) evalError(ctx context.Context, start time.Time, err error, src
 			Frames: frames,
 		}
 	case ctx.Err() != nil:
-		return s.stopError(ctx, start, frames, false)
+		return s.stopError(ctx, start, frames, "")
 	}
 	return &transport.ErrorInfo{Kind: transport.KindRuntime, Msg: msg, Frames: frames}
 }
 
 // frames converts a Starlark call stack (outermost first), attaching the
 // kept source line of each frame.
+// repeatShown is how many identical frames in a row a traceback shows; the
+// rest are counted in the last one's Repeat. A runaway recursion's
+// traceback was MaxCallDepth frames: 100 KiB to format, log and send.
+const repeatShown = 3
+
 func (s *Session) frames(stack starlark.CallStack) []transport.FrameInfo {
-	frames := make([]transport.FrameInfo, 0, len(stack))
-	for _, fr := range stack {
+	frames := make([]transport.FrameInfo, 0, min(len(stack), 64))
+	run := 0 // frames so far identical to the one before
+	for i, fr := range stack {
+		if i > 0 && fr == stack[i-1] {
+			if run++; run >= repeatShown {
+				frames[len(frames)-1].Repeat++
+				continue
+			}
+		} else {
+			run = 0
+		}
 		name := fr.Name
 		if name == "<expr>" {
 			name = "<toplevel>"

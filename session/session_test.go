@@ -630,11 +630,22 @@ func TestPanicOutsideInterpreter(t *testing.T) {
 func TestRunawayRecursionStopsEarly(t *testing.T) {
 	s := New(Options{})
 	ei := evalErr(t, s, "def f(n):\n    return f(n + 1)\nf(0)")
-	if ei.Kind != transport.KindRuntime || !strings.Contains(ei.Msg, "stack overflow") || !strings.Contains(ei.Msg, "over the limit of 10000") {
+	if ei.Kind != transport.KindRuntime || !strings.Contains(ei.Msg, "stack overflow") || !strings.Contains(ei.Msg, "over the limit of 1000") {
 		t.Fatalf("runaway recursion: %s: %s", ei.Kind, ei.Msg)
 	}
-	if v := evalOK(t, s, "def g(n):\n    return 0 if n == 0 else 1 + g(n - 1)\ng(5000)"); v.Int != 5000 {
-		t.Fatalf("g(5000) = %v", v)
+	// The traceback shows a few frames and counts the rest, as CPython does.
+	repeated := 0
+	for _, f := range ei.Frames {
+		repeated += f.Repeat
+	}
+	if len(ei.Frames) > 6 || repeated < MaxCallDepth-10 {
+		t.Fatalf("traceback of %d frames with %d repeats left out, want a few frames and ~%d repeats", len(ei.Frames), repeated, MaxCallDepth)
+	}
+	if tb := (&transport.RemoteError{Info: *ei}).Traceback(); !strings.Contains(tb, "[previous frame repeated") {
+		t.Fatalf("traceback does not say what it left out:\n%s", tb)
+	}
+	if v := evalOK(t, s, "def g(n):\n    return 0 if n == 0 else 1 + g(n - 1)\ng(900)"); v.Int != 900 {
+		t.Fatalf("g(900) = %v", v)
 	}
 	if v := evalOK(t, s, "1 + 1"); v.Int != 2 {
 		t.Fatalf("after: %v", v)

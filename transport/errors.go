@@ -43,11 +43,22 @@ func (e *RemoteError) Traceback() string {
 			if s := strings.TrimSpace(f.Source); s != "" {
 				fmt.Fprintf(&b, "    %s\n", s)
 			}
+			if f.Repeat > 0 {
+				fmt.Fprintf(&b, "  %s\n", RepeatNote(f.Repeat))
+			}
 		}
 	}
 	b.WriteString("Error: ")
 	b.WriteString(e.Error())
 	return b.String()
+}
+
+// RepeatNote is how a traceback shows FrameInfo.Repeat.
+func RepeatNote(n int) string {
+	if n == 1 {
+		return "[previous frame repeated 1 more time]"
+	}
+	return fmt.Sprintf("[previous frame repeated %d more times]", n)
 }
 
 func remoteErr(m *Msg) error {

@@ -125,6 +125,9 @@ type FrameInfo struct {
 	Col    int    `cbor:"col"`
 	Func   string `cbor:"func"`
 	Source string `cbor:"source,omitempty"` // the source line, when the server kept it
+	// Repeat counts the frames identical to this one that followed it and
+	// were left out, as CPython does for a runaway recursion.
+	Repeat int `cbor:"repeat,omitempty"`
 }
 
 // NameInfo describes one global of a namespace.

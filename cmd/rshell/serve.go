@@ -124,9 +124,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		SessionTTL: f.sessionTTL, HandshakeTimeout: f.handshakeTimeout,
 		MaxConns: f.maxConns, MaxStreams: f.maxStreams, MaxFrame: f.maxFrame, MaxUpload: f.maxUpload,
 		KeepAlive: f.keepAlive, WriteTimeout: f.writeTimeout,
-		// With one CPU, take a second P while a chunk runs long, so a
-		// cancel is read at once; an explicit GOMAXPROCS wins.
-		AdaptiveProcs: os.Getenv("GOMAXPROCS") == "", MaxMemory: f.maxMemoryMiB << 20,
+		MaxMemory: f.maxMemoryMiB << 20,
 	}
 	tokenDesc := "no auth"
 	if !f.noAuth {
