@@ -123,9 +123,17 @@ func (t *turn) Run(ctx context.Context) {
 	}
 	now := time.Now()
 	cs.mu.Lock()
+	if t.held && len(cs.queue) == 0 && cs.held < cs.slots {
+		// Nobody waits and a P runs no chunk: it reads the network.
+		t.use.add(now.Sub(t.since), now)
+		cs.mu.Unlock()
+		t.since = now
+		return
+	}
 	if t.held {
-		// A quantum is up: through the poller, even with nobody queued,
-		// so that requests not yet read get their turn.
+		// A quantum is up and every slot is busy: through the poller,
+		// even with nobody queued, so that requests not yet read get
+		// their turn.
 		t.held = false
 		t.use.add(now.Sub(t.since), now)
 		t.enqueue(now)
