@@ -2,43 +2,46 @@ package server
 
 import (
 	"context"
-	"math"
 	"os"
 	"runtime"
 	"sync"
 	"time"
 )
 
-// cpuShare gives running chunks turns on the CPU, fairly between sessions.
+// cpuShare gives running chunks turns on the CPU, short work first.
 //
-// At most slots chunks (one per P) run at once; the others wait, parked, in
-// a queue ordered by how much CPU their sessions used lately, so a session
-// that asks for little is served before the ones that keep the CPU busy. A
-// chunk that has held its slot for a quantum hands it on, and a contended
-// slot always goes on through the network poller: the chunk queues up
-// again, writes a byte to a pipe and parks, and the goroutine reading the
-// pipe hands the slot to the first in the queue. The Go scheduler polls the
-// network only when its run queues are empty; with chunks that never block
-// always runnable, a quiet client's request, or a cancel, waited for the
-// runtime's monitor thread to poll, every 10 ms (measured beside four
-// sessions' infinite loops on one CPU: the healthy client's median went
-// from 91 µs to 10 ms). With every other chunk parked, the poll that wakes
-// the pipe's reader also wakes each connection with a request waiting, and
-// their chunks queue up before the slot is handed on.
+// At most slots chunks (one per P) run at once; the others wait, parked.
+// A free slot goes to the waiter whose session's chunks have lately been
+// the shortest, less the time it has waited: an interactive session is
+// served before the ones that keep the CPU busy, and no chunk waits
+// forever.
+//
+// A chunk that has held its slot for a quantum while every slot is busy
+// hands it on through the network poller: it queues up again, writes a
+// byte to a pipe and parks, and the goroutine reading the pipe hands the
+// slot on. The Go scheduler polls the network only when its run queues are
+// empty; with chunks that never block always runnable, a quiet client's
+// request, or a cancel, waited for the runtime's monitor thread to poll,
+// every 10 ms (measured beside four sessions' infinite loops on one CPU:
+// the healthy client's median went from 91 µs to 10 ms). With every chunk
+// parked, the poll that wakes the pipe's reader also wakes each connection
+// with a request waiting, and their chunks queue up before the slot is
+// handed on. When other goroutines keep the run queue busy (a storm of
+// connections), the pipe is read late; a chunk that arrives a quantum
+// after the slot was sent hands it on itself.
 type cpuShare struct {
 	slots   int
 	quantum time.Duration
 	r, w    *os.File // the pipe a contended slot goes through
 
-	mu    sync.Mutex
-	held  int     // slots held, or on their way through the pipe
-	queue []*turn // waiting chunks, least recent use of the CPU first
+	mu      sync.Mutex
+	held    int     // slots held, or on their way through the pipe
+	transit int     // slots on their way through the pipe
+	sent    time.Time // when the oldest of those was sent
+	queue   []*turn // waiting chunks
 
 	queued func() // tests: called when a chunk has queued
 }
-
-// usageHalfLife is how fast a session's use of the CPU is forgotten.
-const usageHalfLife = time.Second
 
 func newCPUShare(slots int) (*cpuShare, error) {
 	r, w, err := os.Pipe()
@@ -48,29 +51,38 @@ func newCPUShare(slots int) (*cpuShare, error) {
 	return &cpuShare{slots: max(slots, 1), quantum: 250 * time.Microsecond, r: r, w: w}, nil
 }
 
-// cpuUse is a session's recent use of the CPU: seconds, decaying with
-// usageHalfLife. Guarded by the cpuShare's mu.
-type cpuUse struct {
-	secs float64
-	at   time.Time
+// chunkCost is a session's estimate of its chunks' CPU time: a moving
+// average, a new session's taken as newSessionCost. Guarded by the
+// cpuShare's mu.
+type chunkCost struct {
+	avg  time.Duration
+	seen bool
 }
 
-func (u *cpuUse) now(t time.Time) float64 {
-	if u.at.IsZero() {
-		return 0
+// newSessionCost is what a session's first chunk is expected to cost: more
+// than an interactive session's, so a burst of new sessions waits behind
+// the clients already at work, less than a busy loop's.
+const newSessionCost = time.Millisecond
+
+func (c *chunkCost) estimate() time.Duration {
+	if !c.seen {
+		return newSessionCost
 	}
-	return u.secs * math.Exp2(-float64(t.Sub(u.at))/float64(usageHalfLife))
+	return c.avg
 }
 
-func (u *cpuUse) add(d time.Duration, t time.Time) {
-	u.secs = u.now(t) + d.Seconds()
-	u.at = t
+func (c *chunkCost) add(d time.Duration) {
+	if !c.seen {
+		c.avg, c.seen = d, true
+		return
+	}
+	c.avg += (d - c.avg) / 4
 }
 
-// pass runs until the pipe is closed: each byte read hands a slot to the
-// first waiter. It first lets the goroutines woken with it by the same poll
-// run, so that their chunks join the queue: the waiter it wakes would run
-// next, ahead of them.
+// pass runs until the pipe is closed: each byte read hands a slot on. It
+// first lets the goroutines woken with it by the same poll run, so that
+// their chunks join the queue: the waiter it wakes would run next, ahead
+// of them.
 func (cs *cpuShare) pass() {
 	defer cs.r.Close()
 	buf := make([]byte, 64)
@@ -79,11 +91,14 @@ func (cs *cpuShare) pass() {
 		if n > 0 {
 			runtime.Gosched()
 		}
+		cs.mu.Lock()
 		for range n {
-			cs.mu.Lock()
-			cs.handOn()
-			cs.mu.Unlock()
+			if cs.transit > 0 { // else a chunk that arrived handed it on
+				cs.transit--
+				cs.handOn()
+			}
 		}
+		cs.mu.Unlock()
 		if err != nil {
 			return
 		}
@@ -103,15 +118,17 @@ func (cs *cpuShare) close(passing bool) {
 // is used only by the chunk's goroutine.
 type turn struct {
 	cs    *cpuShare
-	use   *cpuUse // the session's
+	cost  *chunkCost // the session's
 	held  bool
-	since time.Time // when the slot was taken
+	since time.Time     // when the slot was taken
+	spent time.Duration // CPU turns this chunk has had, before since
 
-	granted bool          // guarded by cs.mu: handed a slot while queued
-	ready   chan struct{} // closed when granted
+	queuedAt time.Time     // guarded by cs.mu
+	granted  bool          // guarded by cs.mu: handed a slot while queued
+	ready    chan struct{} // closed when granted
 }
 
-func (cs *cpuShare) turn(use *cpuUse) *turn { return &turn{cs: cs, use: use} }
+func (cs *cpuShare) turn(cost *chunkCost) *turn { return &turn{cs: cs, cost: cost} }
 
 // Run is called when a chunk starts and at every tick. It returns at once
 // while the chunk holds its slot for less than a quantum, or takes a free
@@ -124,9 +141,9 @@ func (t *turn) Run(ctx context.Context) {
 	now := time.Now()
 	cs.mu.Lock()
 	if t.held && len(cs.queue) == 0 && cs.held < cs.slots {
-		// Nobody waits and a P runs no chunk: it reads the network.
-		t.use.add(now.Sub(t.since), now)
+		// Nobody waits and a P runs no chunk: that P reads the network.
 		cs.mu.Unlock()
+		t.spent += now.Sub(t.since)
 		t.since = now
 		return
 	}
@@ -135,18 +152,27 @@ func (t *turn) Run(ctx context.Context) {
 		// even with nobody queued, so that requests not yet read get
 		// their turn.
 		t.held = false
-		t.use.add(now.Sub(t.since), now)
+		t.spent += now.Sub(t.since)
 		t.enqueue(now)
+		viaPipe := cs.release(now)
 		cs.mu.Unlock()
-		cs.passOn()
+		if viaPipe {
+			cs.yieldOn()
+		}
 	} else {
-		if cs.held < cs.slots {
+		if cs.held < cs.slots && len(cs.queue) == 0 {
 			cs.held++
 			cs.mu.Unlock()
 			t.take(now)
 			return
 		}
 		t.enqueue(now)
+		if cs.transit > 0 && (t.short() || now.Sub(cs.sent) > cs.quantum) {
+			// This chunk was read from the network, and is short, or
+			// the pipe is read late: hand the slot on from here.
+			cs.transit--
+			cs.handOn()
+		}
 		cs.mu.Unlock()
 	}
 	if cs.queued != nil {
@@ -169,23 +195,53 @@ func (t *turn) Run(ctx context.Context) {
 }
 
 // Release gives the slot on, if the chunk holds one: it is about to block,
-// or it ended.
+// or it ended. With chunks waiting, it goes through the poller too.
 func (t *turn) Release() {
 	if !t.held {
 		return
 	}
 	t.held = false
+	t.spent += time.Since(t.since)
 	cs := t.cs
-	now := time.Now()
 	cs.mu.Lock()
-	t.use.add(now.Sub(t.since), now)
-	if len(cs.queue) == 0 {
-		cs.held--
-		cs.mu.Unlock()
-		return
-	}
+	viaPipe := cs.release(time.Now())
 	cs.mu.Unlock()
-	cs.passOn()
+	if viaPipe {
+		cs.yieldOn()
+	}
+}
+
+// release gives up a held slot: freed when nobody waits, handed at once to
+// a short chunk, else sent through the pipe, so that requests not yet read
+// join the queue before a long chunk gets the CPU (the caller then calls
+// yieldOn). Needs cs.mu.
+func (cs *cpuShare) release(now time.Time) (viaPipe bool) {
+	switch {
+	case len(cs.queue) == 0:
+		cs.held--
+		return false
+	case cs.queue[cs.best(now)].short():
+		cs.handOn()
+		return false
+	}
+	if cs.transit == 0 {
+		cs.sent = now
+	}
+	cs.transit++
+	return true
+}
+
+// short says the chunk is expected to give the slot back within a quantum.
+// Needs cs.mu.
+func (t *turn) short() bool {
+	return max(t.cost.estimate(), t.spent) <= t.cs.quantum
+}
+
+// done records what the ended chunk cost in its session's estimate.
+func (t *turn) done() {
+	t.cs.mu.Lock()
+	t.cost.add(t.spent)
+	t.cs.mu.Unlock()
 }
 
 func (t *turn) take(now time.Time) {
@@ -193,43 +249,60 @@ func (t *turn) take(now time.Time) {
 	t.since = now
 }
 
-// enqueue puts t in the queue behind the sessions that used the CPU less
-// lately. Needs cs.mu.
+// enqueue puts t in the queue. Needs cs.mu.
 func (t *turn) enqueue(now time.Time) {
 	t.granted = false
 	t.ready = make(chan struct{})
-	q := t.cs.queue
-	mine := t.use.now(now)
-	i := len(q)
-	for i > 0 && q[i-1].use.now(now) > mine {
-		i--
-	}
-	q = append(q, nil)
-	copy(q[i+1:], q[i:])
-	q[i] = t
-	t.cs.queue = q
+	t.queuedAt = now
+	t.cs.queue = append(t.cs.queue, t)
 }
 
-// passOn sends a held slot through the pipe to pass.
-func (cs *cpuShare) passOn() {
+// key orders the waiters: the expected cost of the chunk's work, less the
+// time it has waited. Needs cs.mu.
+func (t *turn) key(now time.Time) time.Duration {
+	return max(t.cost.estimate(), t.spent) - now.Sub(t.queuedAt)
+}
+
+// yieldOn sends a slot in transit through the pipe to pass, after letting
+// what is runnable run first, the pipe's reader among them: it must be
+// parked in the poller when the byte arrives, or it would hand the slot on
+// with no poll in between.
+func (cs *cpuShare) yieldOn() {
+	runtime.Gosched()
 	if _, err := cs.w.Write([]byte{0}); err != nil {
 		cs.mu.Lock()
-		cs.handOn() // the server is closing: hand it on here
+		if cs.transit > 0 { // the server is closing: hand it on here
+			cs.transit--
+			cs.handOn()
+		}
 		cs.mu.Unlock()
 	}
 }
 
-// handOn gives a held slot to the first waiter, or frees it. Needs cs.mu.
+// handOn gives a held slot to the waiter with the smallest key, or frees
+// it. Needs cs.mu.
 func (cs *cpuShare) handOn() {
 	if len(cs.queue) == 0 {
 		cs.held--
 		return
 	}
-	w := cs.queue[0]
-	cs.queue[0] = nil
-	cs.queue = cs.queue[1:]
+	best := cs.best(time.Now())
+	w := cs.queue[best]
+	cs.queue = append(cs.queue[:best], cs.queue[best+1:]...)
 	w.granted = true
 	close(w.ready)
+}
+
+// best is the index of the waiter with the smallest key. Needs cs.mu and
+// a waiter.
+func (cs *cpuShare) best(now time.Time) int {
+	b := 0
+	for i := 1; i < len(cs.queue); i++ {
+		if cs.queue[i].key(now) < cs.queue[b].key(now) {
+			b = i
+		}
+	}
+	return b
 }
 
 // dequeue removes a waiter that gave up. Needs cs.mu.

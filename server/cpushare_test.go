@@ -43,8 +43,8 @@ func queuedSignal(cs *cpuShare) <-chan struct{} {
 
 func TestCPUShareFreeSlotsAreTakenAtOnce(t *testing.T) {
 	cs := startShare(t, 2, time.Hour)
-	var ua, ub cpuUse
-	a, b := cs.turn(&ua), cs.turn(&ub)
+	var ca, cb chunkCost
+	a, b := cs.turn(&ca), cs.turn(&cb)
 	a.Run(context.Background())
 	b.Run(context.Background())
 	if held, q := cs.state(); held != 2 || q != 0 {
@@ -57,26 +57,26 @@ func TestCPUShareFreeSlotsAreTakenAtOnce(t *testing.T) {
 	if held, _ := cs.state(); held != 0 {
 		t.Fatalf("held %d after release, want 0", held)
 	}
-	if ua.secs <= 0 || ub.secs <= 0 {
-		t.Fatalf("use not charged: %v %v", ua.secs, ub.secs)
+	a.done()
+	if !ca.seen || ca.avg <= 0 || ca.avg != a.spent {
+		t.Fatalf("the chunk's cost is not its session's estimate: %+v, spent %v", ca, a.spent)
 	}
 }
 
-// A busy slot goes first to the session that used the CPU least lately,
+// A busy slot goes first to the session whose chunks are the shortest,
 // whatever the order the chunks queued in.
 func TestCPUShareServesTheLightestSessionFirst(t *testing.T) {
 	cs := startShare(t, 1, time.Hour)
 	queued := queuedSignal(cs)
-	now := time.Now()
-	heavy, light, holder := &cpuUse{}, &cpuUse{}, &cpuUse{}
-	heavy.add(500*time.Millisecond, now)
-	light.add(time.Millisecond, now)
+	heavy, light, holder := &chunkCost{}, &chunkCost{}, &chunkCost{}
+	heavy.add(500 * time.Millisecond)
+	light.add(50 * time.Microsecond)
 
 	h := cs.turn(holder)
 	h.Run(context.Background())
 	order := make(chan string, 2)
 	var wg sync.WaitGroup
-	for i, u := range []*cpuUse{heavy, light} {
+	for i, u := range []*chunkCost{heavy, light} {
 		name := []string{"heavy", "light"}[i]
 		wg.Add(1)
 		go func() {
@@ -103,15 +103,15 @@ func TestCPUShareServesTheLightestSessionFirst(t *testing.T) {
 func TestCPUShareQuantumHandsTheSlotOn(t *testing.T) {
 	cs := startShare(t, 1, 0)
 	queued := queuedSignal(cs)
-	var ua, ub cpuUse
-	a := cs.turn(&ua)
+	var ca, cb chunkCost
+	a := cs.turn(&ca)
 	a.Run(context.Background())
 	got := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		b := cs.turn(&ub)
+		b := cs.turn(&cb)
 		b.Run(context.Background())
 		close(got)
 		b.Release()
@@ -137,11 +137,11 @@ func TestCPUShareQuantumHandsTheSlotOn(t *testing.T) {
 func TestCPUShareCancelWhileWaiting(t *testing.T) {
 	cs := startShare(t, 1, time.Hour)
 	queued := queuedSignal(cs)
-	var ua, ub cpuUse
-	a := cs.turn(&ua)
+	var ca, cb chunkCost
+	a := cs.turn(&ca)
 	a.Run(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
-	b := cs.turn(&ub)
+	b := cs.turn(&cb)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -162,11 +162,65 @@ func TestCPUShareCancelWhileWaiting(t *testing.T) {
 	}
 }
 
-func TestCPUUseDecays(t *testing.T) {
-	var u cpuUse
-	t0 := time.Now()
-	u.add(time.Second, t0)
-	if got := u.now(t0.Add(usageHalfLife)); got < 0.49 || got > 0.51 {
-		t.Fatalf("after one half-life: %v s, want 0.5", got)
+// A waiter's claim grows with its wait: a long chunk is not starved by a
+// stream of short ones.
+func TestCPUShareWaitingCounts(t *testing.T) {
+	cs := startShare(t, 1, time.Hour)
+	now := time.Now()
+	heavy := &turn{cs: cs, cost: &chunkCost{avg: 10 * time.Millisecond, seen: true}, queuedAt: now.Add(-20 * time.Millisecond)}
+	light := &turn{cs: cs, cost: &chunkCost{avg: 50 * time.Microsecond, seen: true}, queuedAt: now}
+	if heavy.key(now) >= light.key(now) {
+		t.Fatalf("a chunk that waited twice its cost is still behind a new short one: %v vs %v", heavy.key(now), light.key(now))
+	}
+	var fresh chunkCost
+	if fresh.estimate() != newSessionCost {
+		t.Fatalf("a new session's estimate is %v, want %v", fresh.estimate(), newSessionCost)
+	}
+	fresh.add(8 * time.Millisecond)
+	fresh.add(0)
+	if fresh.estimate() != 6*time.Millisecond {
+		t.Fatalf("moving average %v, want 6ms", fresh.estimate())
+	}
+}
+
+// When the pipe is read late (the run queue busy with other goroutines), a
+// chunk that arrives a quantum later hands on the slot in transit.
+func TestCPUShareArrivalHandsOnASlotInTransit(t *testing.T) {
+	cs, err := newCPUShare(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.quantum = 0 // every chunk is long, every turn a quantum
+	queued := queuedSignal(cs)
+	a := cs.turn(&chunkCost{})
+	a.Run(context.Background())
+	back := make(chan struct{})
+	go func() {
+		defer close(back)
+		a.Run(context.Background()) // yields through the pipe
+	}()
+	<-queued
+	b := cs.turn(&chunkCost{avg: 50 * time.Microsecond, seen: true})
+	b.Run(context.Background())
+	if !b.held {
+		t.Fatal("the arriving chunk does not hold the slot in transit")
+	}
+	b.Release() // sends it to a through the pipe: now read it
+	passed := make(chan struct{})
+	go func() {
+		defer close(passed)
+		cs.pass()
+	}()
+	defer func() {
+		cs.close(true)
+		<-passed
+	}()
+	<-back
+	if !a.held {
+		t.Fatal("the yielding chunk did not get its slot back")
+	}
+	a.Release()
+	if held, q := cs.state(); held != 0 || q != 0 || cs.transit != 0 {
+		t.Fatalf("held %d queued %d transit %d, want 0 0 0", held, q, cs.transit)
 	}
 }

@@ -181,8 +181,9 @@ func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 	out := func(text string) {
 		_ = c.write(st, &transport.Msg{T: transport.TOut, Seq: req.Seq, Text: text})
 	}
-	ectx := session.WithCPU(session.WithLongChunk(ctx, e.long), s.cpu.turn(&h.cpu))
-	val, ei := h.session().Eval(ectx, req.Src, req.File, out)
+	tn := s.cpu.turn(&h.cost)
+	val, ei := h.session().Eval(session.WithCPU(session.WithLongChunk(ctx, e.long), tn), req.Src, req.File, out)
+	tn.done()
 
 	if stopTimer != nil {
 		stopTimer()

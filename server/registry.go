@@ -24,7 +24,7 @@ type hosted struct {
 	// and stays idle costs no interpreter.
 	sess atomic.Pointer[session.Session]
 
-	cpu cpuUse // guarded by the server's cpuShare
+	cost chunkCost // guarded by the server's cpuShare
 
 	mu          sync.Mutex
 	attached    int
