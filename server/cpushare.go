@@ -35,10 +35,10 @@ type cpuShare struct {
 	r, w    *os.File // the pipe a contended slot goes through
 
 	mu      sync.Mutex
-	held    int     // slots held, or on their way through the pipe
-	transit int     // slots on their way through the pipe
+	held    int       // slots held, or on their way through the pipe
+	transit int       // slots on their way through the pipe
 	sent    time.Time // when the oldest of those was sent
-	queue   []*turn // waiting chunks
+	queue   []*turn   // waiting chunks
 
 	queued func() // tests: called when a chunk has queued
 }
