@@ -121,6 +121,34 @@ func TestWrongTokenIsRefusedAndLogged(t *testing.T) {
 	healthy(t, ts)
 }
 
+// A peer whose hellos keep failing for another reason than the token (a
+// wrong version here) still gets the right error each time, but past the
+// limit only after a wait, and it is not locked out.
+func TestRepeatedBadHellosWaitForTheirAnswer(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	ts := start(t, true, func(c *server.Config) { c.AuthFailures = 3; c.AuthRefuseDelay = delay })
+	want := fmt.Sprintf("client speaks protocol v7, this server speaks v%d", transport.ProtocolVersion)
+	for i := 1; i <= 4; i++ {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := transport.ReadMsg(nc, 0); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := transport.WriteMsg(nc, &transport.Msg{T: transport.THello, Version: 7}, 0); err != nil {
+			t.Fatal(err)
+		}
+		expectError(t, nc, transport.KindVersion, want)
+		if took := time.Since(t0); i == 4 && took < delay {
+			t.Fatalf("the 4th wrong version was answered after %v, before the %v wait", took, delay)
+		}
+		nc.Close()
+	}
+	healthy(t, ts) // the right version from the same address is served at once
+}
+
 func TestFailedAuthIsRateLimited(t *testing.T) {
 	const delay = 300 * time.Millisecond
 	ts := start(t, true, func(c *server.Config) { c.AuthFailures = 3; c.AuthWindow = time.Minute; c.AuthRefuseDelay = delay })
@@ -391,10 +419,15 @@ func TestHandshakeGate(t *testing.T) {
 // TestMalformedFramesCloseTheConnection: a connection that keeps sending
 // malformed frames is closed after 16 of them; others are served.
 func TestMalformedFramesCloseTheConnection(t *testing.T) {
-	ts := start(t, true, nil)
+	const pause = 50 * time.Millisecond
+	ts := start(t, true, func(c *server.Config) { c.BadFramePause = pause })
 	mux := rawMux(t, ts)
 	bad := []byte{0, 0, 0, 2, 0xff, 0xff}
+	var t5 time.Time
 	for i := 1; i <= 17; i++ {
+		if i == 5 {
+			t5 = time.Now()
+		}
 		st, err := mux.Open()
 		if err != nil {
 			t.Fatalf("stream %d: %v", i, err)
@@ -406,6 +439,11 @@ func TestMalformedFramesCloseTheConnection(t *testing.T) {
 			want = "17 malformed frames on this connection, which the server now closes"
 		}
 		expectError(t, bufio.NewReader(st), transport.KindProtocol, want)
+	}
+	// Past the fourth, each bad frame paused the connection's reading: the
+	// 6th to the 17th waited 12 pauses between them.
+	if took := time.Since(t5); took < 12*pause {
+		t.Errorf("frames 5 to 17 took %v, want at least 12 pauses of %v", took, pause)
 	}
 	select {
 	case <-mux.CloseChan():

@@ -21,9 +21,10 @@ type conn struct {
 	raw  net.Conn
 	peer string
 
-	lastRead  atomic.Int64 // unix ns of the last read (liveness.go)
-	badFrames atomic.Int32 // malformed frames so far (protocolError)
-	pinging   atomic.Bool
+	lastRead   atomic.Int64 // unix ns of the last read (liveness.go)
+	badFrames  atomic.Int32 // malformed frames so far (protocolError)
+	pauseUntil atomic.Int64 // unix nanoseconds: reading stops until then (BadFramePause)
+	pinging    atomic.Bool
 
 	streams chan struct{}  // one token per stream being served (MaxStreams)
 	swg     sync.WaitGroup // stream goroutines
@@ -79,14 +80,7 @@ func (c *conn) handshake() (m *mux.Session) {
 	}
 	if wait, bad := s.auth.blocked(c.peer); bad {
 		s.warnPeer(log, c.peer, "connection refused: too many failed handshakes", "retry_in", wait.Round(time.Second))
-		if d := s.cfg.AuthRefuseDelay; d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-s.baseCtx.Done():
-				t.Stop()
-			}
-		}
+		s.refuseDelay()
 		refuse(c.raw, s.cfg.TLS, transport.KindAuth, fmt.Sprintf("too many failed attempts from your address — try again in %s", wait.Round(time.Second)))
 		return
 	}
@@ -102,6 +96,9 @@ func (c *conn) handshake() (m *mux.Session) {
 			s.warnPeer(log, c.peer, "connection refused: wrong token", "agent", agent, "failures", n)
 		} else {
 			s.warnPeer(log, c.peer, "connection refused: handshake failed", "agent", agent, "err", err)
+			if n, _ := s.badHellos.add(c.peer, time.Now()); n > s.cfg.AuthFailures {
+				s.refuseDelay() // the TLS handshake is done and its slot given back
+			}
 		}
 	}
 	agent, err := transport.ServerHandshake(nc, s.cfg.Token, &s.info, "rshell "+Version, s.cfg.HandshakeTimeout, refused)
@@ -118,7 +115,7 @@ func (c *conn) handshake() (m *mux.Session) {
 	c.lastRead.Store(time.Now().UnixNano())
 	// The multiplexer resets streams beyond twice the limit; up to that,
 	// onStream answers the excess with a clear error.
-	m = transport.ServerMux(stampConn{Conn: nc, last: &c.lastRead}, transport.MuxOptions{
+	m = transport.ServerMux(stampConn{Conn: nc, last: &c.lastRead, pause: &c.pauseUntil}, transport.MuxOptions{
 		NoKeepAlive: true, WriteTimeout: s.cfg.WriteTimeout, MaxStreams: 2 * s.cfg.MaxStreams,
 		Plaintext: s.cfg.TLS == nil, OnStream: c.onStream, OnClose: c.onClose,
 	})
@@ -217,6 +214,18 @@ func (c *conn) protocolError(st *mux.Stream, err error) {
 		}
 	}
 	n := c.badFrames.Add(1)
+	if d := c.srv.cfg.BadFramePause; n > freeBadFrames && d > 0 {
+		// Stop reading this connection for a while, and answer after it:
+		// a client that waits for each answer, and one that does not,
+		// both slow down.
+		c.pauseUntil.Store(time.Now().Add(d).UnixNano())
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.srv.baseCtx.Done():
+			t.Stop()
+		}
+	}
 	if n > maxBadFrames {
 		if n == maxBadFrames+1 {
 			c.srv.log.Warn("closing the connection: too many malformed frames", "peer", c.peer, "count", n)
@@ -233,6 +242,24 @@ func (c *conn) protocolError(st *mux.Stream, err error) {
 // the server closes it: a client that sends one has a bug, one that keeps
 // sending them costs the server for nothing.
 const maxBadFrames = 16
+
+// freeBadFrames is how many malformed frames a connection sends before
+// each further one pauses its reading (Config.BadFramePause).
+const freeBadFrames = 4
+
+// refuseDelay waits AuthRefuseDelay before a refusal, or until shutdown.
+func (s *Server) refuseDelay() {
+	d := s.cfg.AuthRefuseDelay
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.baseCtx.Done():
+	}
+}
 
 // write sends a frame. A write timeout has closed the whole connection
 // (the multiplexer does that, so that the peer does not hang on a

@@ -17,7 +17,8 @@ import (
 // stampConn records when its connection last read anything.
 type stampConn struct {
 	net.Conn
-	last *atomic.Int64 // unix nanoseconds
+	last  *atomic.Int64 // unix nanoseconds
+	pause *atomic.Int64 // unix nanoseconds: no reading before then
 }
 
 // NetConn is the connection it wraps (the multiplexer closes the bottom one
@@ -25,6 +26,11 @@ type stampConn struct {
 func (s stampConn) NetConn() net.Conn { return s.Conn }
 
 func (s stampConn) Read(p []byte) (int, error) {
+	if s.pause != nil {
+		if d := time.Until(time.Unix(0, s.pause.Load())); d > 0 {
+			time.Sleep(d) // a misbehaving client's connection only: its own reader waits
+		}
+	}
 	n, err := s.Conn.Read(p)
 	if n > 0 {
 		s.last.Store(time.Now().UnixNano())

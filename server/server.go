@@ -48,9 +48,17 @@ type Config struct {
 	AuthWindow   time.Duration // 0 = 1 minute
 	// AuthRefuseDelay is how long a peer refused for failed handshakes
 	// waits for that answer: its attempts are refused anyway, and at full
-	// speed each would cost the server a TLS handshake. 0 = 1s; negative =
-	// none.
+	// speed each would cost the server a TLS handshake. A peer address
+	// whose hellos failed more than AuthFailures times in AuthWindow for
+	// another reason (a wrong protocol version, a malformed hello) waits
+	// as long for each further answer. 0 = 1s; negative = none.
 	AuthRefuseDelay time.Duration
+
+	// BadFramePause is how long a connection's reading stops after each
+	// malformed frame past the fourth (the seventeenth closes it), so a
+	// client that keeps sending them costs the server little. 0 = 250ms;
+	// negative = none.
+	BadFramePause time.Duration
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -63,6 +71,9 @@ type Server struct {
 	reg  *registry
 	info transport.HostInfo
 	auth *authLimiter
+	// badHellos counts, per peer, hellos refused for another reason than
+	// the token; past the limit each waits AuthRefuseDelay for its answer.
+	badHellos peerCounts
 
 	baseCtx    context.Context // cancelled to stop every running chunk
 	cancelBase func()
@@ -120,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AuthRefuseDelay == 0 {
 		cfg.AuthRefuseDelay = time.Second
 	}
+	if cfg.BadFramePause == 0 {
+		cfg.BadFramePause = 250 * time.Millisecond
+	}
 	var gate *handshakeGate
 	if cfg.TLS != nil {
 		gate = newHandshakeGate(cfg.MaxHandshakes, cfg.HandshakeTimeout)
@@ -141,6 +155,7 @@ func New(cfg Config) (*Server, error) {
 		reg:        newRegistry(cfg.Session, cfg.SessionTTL),
 		auth:       newAuthLimiter(cfg.AuthFailures, cfg.AuthWindow),
 		peerLog:    newLogLimiter(),
+		badHellos:  peerCounts{window: cfg.AuthWindow},
 		baseCtx:    ctx,
 		cancelBase: cancel,
 		cpu:        cpu,
