@@ -186,7 +186,8 @@ func osGetcwd(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	return starlark.String(wd), nil
 }
 
-func osListdir(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func osListdir(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	beforeIO(thread) // the file system may be slow to answer
 	path := "."
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path?", &path); err != nil {
 		return nil, err
@@ -236,7 +237,8 @@ func osGetpid(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	return starlark.MakeInt(os.Getpid()), nil
 }
 
-func osReadFile(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func osReadFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	beforeIO(thread) // the file system may be slow to answer
 	var path string
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path); err != nil {
 		return nil, err
@@ -248,7 +250,8 @@ func osReadFile(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	return starlark.String(data), nil
 }
 
-func osWriteFile(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func osWriteFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	beforeIO(thread) // the file system may be slow to answer
 	var path string
 	var data starlark.Value
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path, "data", &data); err != nil {
@@ -269,7 +272,8 @@ func osWriteFile(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	return starlark.None, nil
 }
 
-func osExists(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func osExists(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	beforeIO(thread) // the file system may be slow to answer
 	var path string
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path); err != nil {
 		return nil, err
@@ -278,7 +282,8 @@ func osExists(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	return starlark.Bool(err == nil), nil
 }
 
-func osRemove(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func osRemove(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	beforeIO(thread) // the file system may be slow to answer
 	var path string
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path); err != nil {
 		return nil, err

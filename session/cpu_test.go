@@ -33,6 +33,8 @@ func TestChunksTakeTurnsOnTheCPU(t *testing.T) {
 		{"1 + 1", 1, 1}, // asks for a turn before it runs, gives it back at the end
 		{"n = 0\nfor i in range(100000):\n    n += i\nn", 10, 1}, // and at every tick
 		{"time.sleep(0.002)", 1, 2},                              // and gives it back before it blocks
+		{"print(1)", 1, 2},                                       // or prints (to a client that may not read)
+		{"os.exists('/')", 1, 2},                                 // or asks the file system
 	} {
 		cpu := &countingCPU{}
 		if _, ei := s.Eval(WithCPU(context.Background(), cpu), tc.src, "", nil); ei != nil {

@@ -98,8 +98,27 @@ func WithCPU(ctx context.Context, c CPU) context.Context {
 // and gives up its turn on the CPU.
 func (s *Session) blocking() {
 	s.goingLong()
+	s.releaseCPU()
+}
+
+// releaseCPU gives up the chunk's turn on the CPU before I/O that may
+// wait (printing to a client that does not read, a file on a hung
+// mount): a waiting chunk must not keep the other sessions' chunks from
+// running. The next tick takes a turn again.
+func (s *Session) releaseCPU() {
 	if s.cpu != nil {
 		s.cpu.Release()
+	}
+}
+
+// cpuLocal is the thread-local key of the running chunk's releaseCPU.
+const cpuLocal = "rshell.cpu"
+
+// beforeIO gives up the CPU turn of the chunk running on thread (see
+// releaseCPU).
+func beforeIO(thread *starlark.Thread) {
+	if f, ok := thread.Local(cpuLocal).(func()); ok && f != nil {
+		f()
 	}
 }
 
@@ -116,7 +135,7 @@ func aboutToBlock(thread *starlark.Thread) {
 // to block (sleep, a subprocess, waiting behind another chunk of the
 // session). The function f returns, if not nil, is called when the chunk
 // ends. The server uses it to start reading cancels only for chunks that
-// need it, and to take a second P on a one-CPU machine.
+// need it.
 func WithLongChunk(ctx context.Context, f func() (done func())) context.Context {
 	return context.WithValue(ctx, longKey{}, f)
 }
@@ -264,6 +283,7 @@ func (s *Session) print(_ *starlark.Thread, msg string) {
 		return
 	}
 	line := msg + "\n"
+	s.releaseCPU()
 	if room := s.opts.MaxOutput - s.outN; len(line) > room {
 		cut := trimPartialRune(line[:max(room, 0)])
 		s.outCut = true
@@ -417,11 +437,13 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	th.SetMaxExecutionSteps(min(tickSteps, s.stepLimit))
 	th.SetLocal(ctxKey, ctx)
 	th.SetLocal(longLocal, s.blocking)
+	th.SetLocal(cpuLocal, s.releaseCPU)
 	s.out, s.outN, s.outCut, s.stepsOver, s.depthOver = out, 0, false, false, 0
 	defer func() {
 		s.out = nil
 		th.SetLocal(ctxKey, nil)
 		th.SetLocal(longLocal, nil)
+		th.SetLocal(cpuLocal, nil)
 	}()
 
 	guard := &cancelGuard{thread: th}
