@@ -207,7 +207,7 @@ func (t *turn) Release() {
 	viaPipe := cs.release(time.Now())
 	cs.mu.Unlock()
 	if viaPipe {
-		cs.yieldOn()
+		cs.sendOn()
 	}
 }
 
@@ -263,12 +263,18 @@ func (t *turn) key(now time.Time) time.Duration {
 	return max(t.cost.estimate(), t.spent) - now.Sub(t.queuedAt)
 }
 
-// yieldOn sends a slot in transit through the pipe to pass, after letting
-// what is runnable run first, the pipe's reader among them: it must be
-// parked in the poller when the byte arrives, or it would hand the slot on
-// with no poll in between.
+// yieldOn lets what is runnable run first, the pipe's reader among them
+// (it must be parked in the poller when the byte arrives, or it would hand
+// the slot on with no poll in between), then sends the slot. Only a chunk
+// whose quantum is up does that: one that ended still has its answer to
+// write, and would wait behind the whole run queue.
 func (cs *cpuShare) yieldOn() {
 	runtime.Gosched()
+	cs.sendOn()
+}
+
+// sendOn sends a slot in transit through the pipe to pass.
+func (cs *cpuShare) sendOn() {
 	if _, err := cs.w.Write([]byte{0}); err != nil {
 		cs.mu.Lock()
 		if cs.transit > 0 { // the server is closing: hand it on here

@@ -49,9 +49,10 @@ type Config struct {
 	// AuthRefuseDelay is how long a peer refused for failed handshakes
 	// waits for that answer: its attempts are refused anyway, and at full
 	// speed each would cost the server a TLS handshake. A peer address
-	// whose hellos failed more than AuthFailures times in AuthWindow for
-	// another reason (a wrong protocol version, a malformed hello) waits
-	// as long for each further answer. 0 = 1s; negative = none.
+	// whose handshakes failed more than AuthFailures times in AuthWindow
+	// for another reason (garbage instead of TLS, a wrong protocol
+	// version, a malformed hello, a timeout) waits as long for each
+	// further answer, or close. 0 = 1s; negative = none.
 	AuthRefuseDelay time.Duration
 
 	// BadFramePause is how long a connection's reading stops after each
@@ -71,8 +72,9 @@ type Server struct {
 	reg  *registry
 	info transport.HostInfo
 	auth *authLimiter
-	// badHellos counts, per peer, hellos refused for another reason than
-	// the token; past the limit each waits AuthRefuseDelay for its answer.
+	// badHellos counts, per peer, handshakes failed for another reason
+	// than the token; past the limit each waits AuthRefuseDelay for its
+	// answer.
 	badHellos peerCounts
 
 	baseCtx    context.Context // cancelled to stop every running chunk
