@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,7 +33,14 @@ type handshakeGate struct {
 	wait    time.Duration
 	holders sync.Map                    // net.Conn -> time.Time: connections holding a slot, since when
 	after   func(time.Duration, func()) // time.AfterFunc; tests record it
+
+	queued atomic.Int32  // ClientHellos waiting for a slot
+	room   chan struct{} // a token when one stopped waiting (accepting)
 }
+
+// maxQueuedPerSlot bounds the ClientHellos waiting for a slot, per slot,
+// before the server stops accepting for a while (accepting).
+const maxQueuedPerSlot = 4
 
 var errHandshakeBusy = errors.New("too many handshakes at once; try again")
 
@@ -40,7 +48,39 @@ func newHandshakeGate(n int, wait time.Duration) *handshakeGate {
 	if n <= 0 {
 		n = max(1, runtime.GOMAXPROCS(0))
 	}
-	return &handshakeGate{slots: make(chan struct{}, n), wait: wait, after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
+	return &handshakeGate{slots: make(chan struct{}, n), wait: wait, room: make(chan struct{}, 1),
+		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
+}
+
+// accepting returns when the server may accept the next connection: at
+// once, unless maxQueuedPerSlot ClientHellos per slot already wait for the
+// gate. A storm of connections then waits in the kernel's accept queue,
+// not as hundreds of goroutines that each parse a ClientHello and park:
+// parsed all at once, those held the connected clients' requests behind
+// them in the run queue (measured: a healthy client's reader runnable for
+// up to 22 ms). A peer that connects and sends nothing never waits for the
+// gate, so it cannot stop the accepting.
+func (g *handshakeGate) accepting(ctx context.Context) {
+	for g.queued.Load() >= int32(maxQueuedPerSlot*cap(g.slots)) {
+		t := time.NewTimer(10 * time.Millisecond) // bounds a missed signal
+		select {
+		case <-g.room:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		t.Stop()
+	}
+}
+
+// dequeued counts a ClientHello that stopped waiting for a slot.
+func (g *handshakeGate) dequeued() {
+	g.queued.Add(-1)
+	select {
+	case g.room <- struct{}{}:
+	default:
+	}
 }
 
 // config returns cfg with the gate on its ClientHello.
@@ -50,13 +90,17 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 	c.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
 		t := time.NewTimer(g.wait)
 		defer t.Stop()
+		g.queued.Add(1)
 		select {
 		case g.slots <- struct{}{}:
+			g.dequeued()
 			g.holders.Store(hi.Conn, time.Now())
 			context.AfterFunc(hi.Context(), func() { g.done(hi.Conn) })
 		case <-t.C:
+			g.dequeued()
 			return nil, errHandshakeBusy
 		case <-hi.Context().Done():
+			g.dequeued()
 			return nil, hi.Context().Err()
 		}
 		base := cfg

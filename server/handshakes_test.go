@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net"
 	"testing"
 	"time"
@@ -38,4 +39,30 @@ func TestHandshakeSlotPaced(t *testing.T) {
 			t.Fatalf("handshake %d: the slot did not come back after the pause", i)
 		}
 	}
+}
+
+// TestAcceptingWaitsForTheGateQueue: with maxQueuedPerSlot ClientHellos per
+// slot waiting, the server stops accepting until one stops waiting.
+func TestAcceptingWaitsForTheGateQueue(t *testing.T) {
+	g := newHandshakeGate(1, time.Second)
+	g.accepting(context.Background()) // nobody waits: at once
+	g.queued.Store(maxQueuedPerSlot)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.accepting(context.Background())
+	}()
+	select {
+	case <-done:
+		t.Fatal("accepting returned with the gate's queue full")
+	case <-time.After(30 * time.Millisecond): // longer than its 10 ms re-check: it looked again and still waits
+	}
+	g.dequeued()
+	<-done
+
+	// A shutdown ends the wait too.
+	g.queued.Store(maxQueuedPerSlot)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	g.accepting(ctx)
 }

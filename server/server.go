@@ -232,6 +232,9 @@ func (s *Server) Serve(ln net.Listener) error {
 
 	var delay time.Duration
 	for {
+		if s.gate != nil {
+			s.gate.accepting(s.baseCtx)
+		}
 		c, err := ln.Accept()
 		if err != nil {
 			if s.isClosed() {
