@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 // the server package the way `rshell serve` does (certificate made in
 // <state-dir>/tls, durable sessions in <state-dir>, token file, TLS and
 // auth on, default limits except max-conns) and logs the same "addr=" line the harness waits for.
-func runFallbackServer(listen, tokenFile, stateDir string, maxConns int, cpuprofile string, memory bool) error {
+func runFallbackServer(listen, tokenFile, stateDir string, maxConns int, cpuprofile, tracefile string, memory bool) error {
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
@@ -34,6 +35,17 @@ func runFallbackServer(listen, tokenFile, stateDir string, maxConns int, cpuprof
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if tracefile != "" {
+		f, err := os.Create(tracefile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	tok, _, err := transport.EnsureTokenFile(tokenFile)
 	if err != nil {

@@ -112,8 +112,8 @@ func pythonVersion(ctx context.Context) string {
 // server package runs in a process of this binary instead.
 func (h *harness) findRShell(ctx context.Context) {
 	switch {
-	case h.cfg.cpuprofile != "":
-		h.serverInfo = "server package in a process of rshell-bench (-cpuprofile), configured as `rshell serve` is"
+	case h.cfg.cpuprofile != "" || h.cfg.trace != "":
+		h.serverInfo = "server package in a process of rshell-bench (-cpuprofile or -trace), configured as `rshell serve` is"
 		return
 	case h.cfg.inproc:
 		h.serverInfo = "server package in a process of rshell-bench (-inproc-server), configured as `rshell serve` is"
@@ -179,6 +179,9 @@ func (h *harness) startRShell(ctx context.Context, cpus, name string) (*rsServer
 		if h.cfg.cpuprofile != "" {
 			s.profile = h.cfg.cpuprofile + "." + name
 			args = append(args, "-cpuprofile", s.profile)
+		}
+		if h.cfg.trace != "" {
+			args = append(args, "-trace", h.cfg.trace+"."+name)
 		}
 		s.p, err = startEnv(ctx, env, cpus, h.self, args...)
 	}

@@ -43,6 +43,7 @@ type config struct {
 	connectProcs int
 	skipIdle     bool
 	cpuprofile   string
+	trace        string
 	inproc       bool
 	memory       bool
 	only         map[string]bool
@@ -87,6 +88,7 @@ func main() {
 	flag.IntVar(&cfg.idleN, "idle", 0, "idle connections for idle_conn_rss (default 10000; 200 with -quick)")
 	flag.BoolVar(&cfg.skipIdle, "skip-idle", false, "skip idle_conn_rss")
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the rshell server to this file (runs the server package in-process instead of the rshell binary)")
+	flag.StringVar(&cfg.trace, "trace", "", "write a Go execution trace of the rshell server to this file (runs the server package in-process instead of the rshell binary; read it with go tool trace)")
 	flag.BoolVar(&cfg.memory, "memory-sessions", false, "run the server with --state-dir none (sessions in memory only) instead of durable sessions, the default")
 	flag.BoolVar(&cfg.inproc, "inproc-server", false, "run the server package in a process of this binary instead of the rshell binary")
 	flag.DurationVar(&cfg.attackWindow, "attack-window", 0, "adversarial suite: how long the healthy client measures, with no attack and under each attack (default 3s, 200ms with -quick)")
@@ -112,7 +114,7 @@ func main() {
 	case "rshell-client":
 		err = runClient(clientArgs{addr: addr, tokenFile: tokenFile, fp: fp, workload: workload, n: n, reps: reps, dur: dur})
 	case "rshell-server":
-		err = runFallbackServer(addr, tokenFile, stateD, maxConns, cfg.cpuprofile, cfg.memory)
+		err = runFallbackServer(addr, tokenFile, stateD, maxConns, cfg.cpuprofile, cfg.trace, cfg.memory)
 	case "floor-server":
 		err = runFloorServer()
 	case "floor-client":
@@ -232,6 +234,9 @@ func orchestrate(cfg config, placement string) (err error) {
 	}
 	if cfg.cpuprofile != "" {
 		fmt.Fprintln(os.Stderr, "server CPU profile (last placement run):", cfg.cpuprofile)
+	}
+	if cfg.trace != "" {
+		fmt.Fprintln(os.Stderr, "server execution traces:", cfg.trace+".<placement>")
 	}
 	return nil
 }
