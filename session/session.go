@@ -72,9 +72,9 @@ func (s *Session) tick(t *starlark.Thread) {
 
 type longKey struct{}
 
-// longLocal is the thread-local key of the running chunk's blocking hook,
-// for built-ins that are about to block.
-const longLocal = "rshell.long"
+// sessionLocal is the thread-local key of the session a thread belongs
+// to, for built-ins that are about to block or wait on I/O.
+const sessionLocal = "rshell.session"
 
 // CPU shares the processor among chunks that run long (see WithCPU).
 type CPU interface {
@@ -94,8 +94,8 @@ func WithCPU(ctx context.Context, c CPU) context.Context {
 	return context.WithValue(ctx, cpuKey{}, c)
 }
 
-// blocking is the thread-local hook of a chunk about to block: it is long,
-// and gives up its turn on the CPU.
+// blocking is called by a chunk about to block: it is long, and gives up
+// its turn on the CPU.
 func (s *Session) blocking() {
 	s.goingLong()
 	s.releaseCPU()
@@ -111,21 +111,18 @@ func (s *Session) releaseCPU() {
 	}
 }
 
-// cpuLocal is the thread-local key of the running chunk's releaseCPU.
-const cpuLocal = "rshell.cpu"
-
 // beforeIO gives up the CPU turn of the chunk running on thread (see
 // releaseCPU).
 func beforeIO(thread *starlark.Thread) {
-	if f, ok := thread.Local(cpuLocal).(func()); ok && f != nil {
-		f()
+	if s, ok := thread.Local(sessionLocal).(*Session); ok {
+		s.releaseCPU()
 	}
 }
 
 // aboutToBlock tells the chunk running on thread that it will block.
 func aboutToBlock(thread *starlark.Thread) {
-	if f, ok := thread.Local(longLocal).(func()); ok && f != nil {
-		f()
+	if s, ok := thread.Local(sessionLocal).(*Session); ok {
+		s.blocking()
 	}
 }
 
@@ -264,6 +261,7 @@ func (s *Session) newThread() *starlark.Thread {
 	th := &starlark.Thread{Name: "rshell"}
 	th.Print = s.print
 	th.OnMaxSteps = s.tick
+	th.SetLocal(sessionLocal, s)
 	return th
 }
 
@@ -436,14 +434,10 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	}
 	th.SetMaxExecutionSteps(min(tickSteps, s.stepLimit))
 	th.SetLocal(ctxKey, ctx)
-	th.SetLocal(longLocal, s.blocking)
-	th.SetLocal(cpuLocal, s.releaseCPU)
 	s.out, s.outN, s.outCut, s.stepsOver, s.depthOver = out, 0, false, false, 0
 	defer func() {
 		s.out = nil
 		th.SetLocal(ctxKey, nil)
-		th.SetLocal(longLocal, nil)
-		th.SetLocal(cpuLocal, nil)
 	}()
 
 	guard := &cancelGuard{thread: th}
