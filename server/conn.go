@@ -219,12 +219,7 @@ func (c *conn) protocolError(st *mux.Stream, err error) {
 		// a client that waits for each answer, and one that does not,
 		// both slow down.
 		c.pauseUntil.Store(time.Now().Add(d).UnixNano())
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-c.srv.baseCtx.Done():
-			t.Stop()
-		}
+		c.srv.wait(d)
 	}
 	if n > maxBadFrames {
 		if n == maxBadFrames+1 {
@@ -247,12 +242,15 @@ const maxBadFrames = 16
 // each further one pauses its reading (Config.BadFramePause).
 const freeBadFrames = 4
 
-// refuseDelay waits AuthRefuseDelay before a refusal, or until shutdown.
+// refuseDelay waits AuthRefuseDelay before a refusal.
 func (s *Server) refuseDelay() {
-	d := s.cfg.AuthRefuseDelay
-	if d <= 0 {
-		return
+	if d := s.cfg.AuthRefuseDelay; d > 0 {
+		s.wait(d)
 	}
+}
+
+// wait sleeps for d, or until the server shuts down.
+func (s *Server) wait(d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -26,9 +26,9 @@ type stampConn struct {
 func (s stampConn) NetConn() net.Conn { return s.Conn }
 
 func (s stampConn) Read(p []byte) (int, error) {
-	if s.pause != nil {
-		if d := time.Until(time.Unix(0, s.pause.Load())); d > 0 {
-			time.Sleep(d) // a misbehaving client's connection only: its own reader waits
+	if p := s.pause.Load(); p != 0 { // only a connection that sent malformed frames
+		if d := time.Until(time.Unix(0, p)); d > 0 {
+			time.Sleep(d) // its own reader waits
 		}
 	}
 	n, err := s.Conn.Read(p)

@@ -244,12 +244,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				s.log.Warn("accept failed; retrying", "err", err, "delay", delay)
-				t := time.NewTimer(delay)
-				select {
-				case <-t.C:
-				case <-s.baseCtx.Done():
-					t.Stop()
-				}
+				s.wait(delay)
 				continue
 			}
 			return err
