@@ -25,27 +25,23 @@ import (
 // <state-dir>/tls, durable sessions in <state-dir>, token file, TLS and
 // auth on, default limits except max-conns) and logs the same "addr=" line the harness waits for.
 func runFallbackServer(listen, tokenFile, stateDir string, maxConns int, cpuprofile, tracefile string, memory bool) error {
-	if cpuprofile != "" {
-		f, err := os.Create(cpuprofile)
+	for _, r := range []struct {
+		path  string
+		start func(io.Writer) error
+		stop  func()
+	}{{cpuprofile, pprof.StartCPUProfile, pprof.StopCPUProfile}, {tracefile, trace.Start, trace.Stop}} {
+		if r.path == "" {
+			continue
+		}
+		f, err := os.Create(r.path)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err := r.start(f); err != nil {
 			return err
 		}
-		defer pprof.StopCPUProfile()
-	}
-	if tracefile != "" {
-		f, err := os.Create(tracefile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return err
-		}
-		defer trace.Stop()
+		defer r.stop()
 	}
 	tok, _, err := transport.EnsureTokenFile(tokenFile)
 	if err != nil {
