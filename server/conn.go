@@ -84,9 +84,9 @@ func (c *conn) handshake() (m *mux.Session) {
 		refuse(c.raw, s.cfg.TLS, transport.KindAuth, fmt.Sprintf("too many failed attempts from your address — try again in %s", wait.Round(time.Second)))
 		return
 	}
-	nc := c.raw
+	nc := transport.QuietConn(c.raw)
 	if s.cfg.TLS != nil {
-		nc = tls.Server(c.raw, s.cfg.TLS)
+		nc = tls.Server(nc, s.cfg.TLS)
 	}
 	logged := false
 	refused := func(agent string, err error) {

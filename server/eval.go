@@ -163,7 +163,11 @@ func (e *evalStream) long() func() {
 
 func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 	s, st, h, run := c.srv, e.st, e.h, e.run
-	s.running.Add(1)
+	if !s.chunkStarts() {
+		_ = c.write(st, &transport.Msg{T: transport.TError, Seq: req.Seq, Err: &transport.ErrorInfo{
+			Kind: transport.KindShutdown, Msg: "the server is shutting down; the chunk did not run — reconnect when it is back"}})
+		return
+	}
 	defer s.running.Done()
 	s.busy()
 	ctx, cancel := context.WithCancelCause(s.baseCtx)

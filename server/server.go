@@ -277,6 +277,18 @@ func isTemporary(err error) bool {
 	return errors.As(err, &se) && se.Temporary()
 }
 
+// chunkStarts counts a chunk in s.running, unless Shutdown has begun: the
+// count must not rise from zero while Shutdown waits for it to fall there.
+func (s *Server) chunkStarts() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.running.Add(1)
+	return true
+}
+
 func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -85,9 +85,9 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 	if tc, ok := raw.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	conn := raw
+	conn := QuietConn(raw)
 	if !o.Plaintext {
-		tc := tls.Client(raw, ClientTLSConfig(addr, o.Trust))
+		tc := tls.Client(conn, ClientTLSConfig(addr, o.Trust))
 		hctx, cancel := context.WithTimeout(ctx, orDefault(o.HandshakeTimeout, DefaultHandshakeTimeout))
 		err := tc.HandshakeContext(hctx)
 		cancel()

@@ -16,12 +16,15 @@ import (
 
 // The floor: the cheapest round trips the machine allows between two
 // processes pinned like the rshell client and server, measured in the same
-// run. tcp: 16 bytes each way on a TCP connection. yamux: 16 bytes each way
-// on one reused stream of a stock yamux v0.1.2 session over plain TCP (the
-// library as shipped: header and body in two writes). tls-yamux, for
-// reference: rshell's own multiplexer (transport.ServerMux/ClientMux:
+// run. tcp: 16 bytes each way on a TCP connection, Go's net.Conn as
+// shipped. yamux: 16 bytes each way on one reused stream of a stock yamux
+// v0.1.2 session over plain TCP (the library as shipped: header and body
+// in two writes). For reference, rshell's own transport: tcp-quiet, the
+// tcp floor with both ends' reads and writes made as raw system calls
+// (transport.QuietConn, as rshell's client and server make them), and
+// tls-yamux, rshell's own multiplexer (transport.ServerMux/ClientMux:
 // yamux's frame format, each frame written in one Write by its sender)
-// over TLS 1.3.
+// over TLS 1.3 over quiet connections.
 
 const floorMsg = 16
 
@@ -55,7 +58,12 @@ func runFloorServer() error {
 	if err != nil {
 		return err
 	}
+	lq, err := listen()
+	if err != nil {
+		return err
+	}
 	go acceptLoop(lt, func(c net.Conn) { echo(c) })
+	go acceptLoop(lq, func(c net.Conn) { echo(transport.QuietConn(c)) })
 	go acceptLoop(ly, func(c net.Conn) {
 		s, err := yamux.Server(c, stockYamuxConfig())
 		if err != nil {
@@ -64,7 +72,7 @@ func runFloorServer() error {
 		serveStreams(s, s.Accept)
 	})
 	go acceptLoop(lm, func(c net.Conn) {
-		tc := tls.Server(c, tlsCfg)
+		tc := tls.Server(transport.QuietConn(c), tlsCfg)
 		if tc.Handshake() != nil {
 			c.Close()
 			return
@@ -72,7 +80,7 @@ func runFloorServer() error {
 		s := transport.ServerMux(tc, transport.MuxOptions{})
 		serveStreams(s, s.Accept)
 	})
-	fmt.Printf("%s %s %s\n", lt.Addr(), ly.Addr(), lm.Addr())
+	fmt.Printf("%s %s %s %s\n", lt.Addr(), ly.Addr(), lm.Addr(), lq.Addr())
 	// Serve until the harness closes stdin (or kills the process).
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return nil
@@ -116,7 +124,7 @@ func echo(c io.ReadWriteCloser) {
 	}
 }
 
-// runFloorClient measures n round trips of kind (tcp, yamux, tls-yamux).
+// runFloorClient measures n round trips of kind (tcp, yamux, tls-yamux, tcp-quiet).
 func runFloorClient(kind, addr string, n int) error {
 	raw, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -127,6 +135,8 @@ func runFloorClient(kind, addr string, n int) error {
 	var c io.ReadWriter = raw
 	switch kind {
 	case "tcp":
+	case "tcp-quiet":
+		c = transport.QuietConn(raw)
 	case "yamux":
 		s, err := yamux.Client(raw, stockYamuxConfig())
 		if err != nil {
@@ -137,7 +147,7 @@ func runFloorClient(kind, addr string, n int) error {
 			return err
 		}
 	case "tls-yamux":
-		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+		tc := tls.Client(transport.QuietConn(raw), &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
 		if err := tc.Handshake(); err != nil {
 			return err
 		}

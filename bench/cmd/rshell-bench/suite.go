@@ -270,11 +270,12 @@ func (h *harness) floor(ctx context.Context, res *run, sc, cc string) error {
 		return err
 	}
 	addrs := strings.Fields(line)
-	if len(addrs) != 3 {
+	if len(addrs) != 4 {
 		return fmt.Errorf("floor server said %q", line)
 	}
-	for i, kind := range []string{"tcp", "yamux", "tls-yamux"} {
-		name := map[string]string{"tcp": "floor_tcp_pingpong_16B", "yamux": "floor_yamux_pingpong_16B", "tls-yamux": "floor_tls_mux_pingpong_16B"}[kind]
+	for i, kind := range []string{"tcp", "yamux", "tls-yamux", "tcp-quiet"} {
+		name := map[string]string{"tcp": "floor_tcp_pingpong_16B", "yamux": "floor_yamux_pingpong_16B",
+			"tls-yamux": "floor_tls_mux_pingpong_16B", "tcp-quiet": "floor_tcp_quiet_pingpong_16B"}[kind]
 		r, err := runOne(ctx, func(ctx context.Context) (*proc, error) {
 			return start(ctx, cc, h.self, "-role", "floor-client", "-w", kind, "-addr", addrs[i], "-n", strconv.Itoa(h.cfg.evalN))
 		})
