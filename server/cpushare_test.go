@@ -169,8 +169,12 @@ func TestCPUShareWaitingCounts(t *testing.T) {
 	now := time.Now()
 	heavy := &turn{cs: cs, cost: &chunkCost{avg: 10 * time.Millisecond, seen: true}, queuedAt: now.Add(-20 * time.Millisecond)}
 	light := &turn{cs: cs, cost: &chunkCost{avg: 50 * time.Microsecond, seen: true}, queuedAt: now}
+	if heavy.key(now) <= light.key(now) {
+		t.Fatalf("a chunk that waited only twice its cost goes before a new short one: %v vs %v", heavy.key(now), light.key(now))
+	}
+	heavy.queuedAt = now.Add(-waitWeight * 11 * time.Millisecond)
 	if heavy.key(now) >= light.key(now) {
-		t.Fatalf("a chunk that waited twice its cost is still behind a new short one: %v vs %v", heavy.key(now), light.key(now))
+		t.Fatalf("a chunk that waited %d times its cost is still behind a new short one: %v vs %v", waitWeight+1, heavy.key(now), light.key(now))
 	}
 	var fresh chunkCost
 	if fresh.estimate() != newSessionCost {
@@ -222,5 +226,47 @@ func TestCPUShareArrivalHandsOnASlotInTransit(t *testing.T) {
 	a.Release()
 	if held, q := cs.state(); held != 0 || q != 0 || cs.transit != 0 {
 		t.Fatalf("held %d queued %d transit %d, want 0 0 0", held, q, cs.transit)
+	}
+}
+
+// A slot goes straight from chunk to short chunk only within a quantum of
+// the last poll of the network; past that it goes through the pipe, so
+// that requests not yet read get their turn.
+func TestCPUShareHandsOnDirectlyOnlySoonAfterAPoll(t *testing.T) {
+	cs := startShare(t, 1, time.Hour)
+	queued := queuedSignal(cs)
+	short := func() *turn { return cs.turn(&chunkCost{avg: time.Microsecond, seen: true}) }
+	a, b, c := short(), short(), short()
+	a.Run(context.Background())
+	runLater := func(w *turn) <-chan struct{} {
+		ch := make(chan struct{})
+		go func() {
+			defer close(ch)
+			w.Run(context.Background())
+		}()
+		<-queued
+		return ch
+	}
+	bRuns := runLater(b)
+	a.Release() // never polled: through the pipe
+	<-bRuns
+	cs.mu.Lock()
+	polled := cs.polled
+	cs.mu.Unlock()
+	if polled.IsZero() {
+		t.Fatal("the slot went straight to b with the network never polled")
+	}
+	cRuns := runLater(c)
+	b.Release() // polled a moment ago: straight to c
+	<-cRuns
+	cs.mu.Lock()
+	again, transit := cs.polled, cs.transit
+	cs.mu.Unlock()
+	if !again.Equal(polled) || transit != 0 {
+		t.Fatalf("the slot went through the pipe again (polled %v → %v, transit %d)", polled, again, transit)
+	}
+	c.Release()
+	if held, q := cs.state(); held != 0 || q != 0 {
+		t.Fatalf("held %d queued %d, want 0 and 0", held, q)
 	}
 }

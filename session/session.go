@@ -33,8 +33,9 @@ const tickSteps = 4096
 // takes the runtime hundreds of milliseconds of copying to grow; 10,000
 // still stalled other sessions for tens of milliseconds each time a
 // runaway recursion grew its stack (the copy cannot be preempted), and
-// its traceback was 100 KiB. The depth is checked at each tick, so a
-// chunk may go a few hundred calls past it before it is stopped.
+// its traceback was 100 KiB. The depth is checked at each tick, and the
+// next tick comes no later than one step per call left below the limit
+// (nextTick), so a chunk is stopped at most one call past it.
 const MaxCallDepth = 1_000
 
 // tick runs every tickSteps steps of a chunk: it enforces the step limit
@@ -67,7 +68,21 @@ func (s *Session) tick(t *starlark.Thread) {
 	case long && (runtime.NumCPU() == 1 || runtime.GOMAXPROCS(0) == 1):
 		runtime.Gosched()
 	}
-	t.SetMaxExecutionSteps(min(t.Steps+tickSteps, s.stepLimit))
+	t.SetMaxExecutionSteps(s.nextTick(t.Steps, t.CallStackDepth()))
+}
+
+// nextTick is the step count of the next tick: tickSteps on, but sooner
+// as the call depth nears MaxCallDepth. A call takes at least one step,
+// so a chunk d calls deep cannot pass the limit within MaxCallDepth-d
+// steps. A runaway recursion used to run ~4,096 steps past the limit
+// before a tick saw it, 1,600 calls deep, and grew its goroutine stack to
+// 4 MiB instead of 2 (a copy the runtime cannot preempt).
+func (s *Session) nextTick(steps uint64, depth int) uint64 {
+	n := uint64(tickSteps)
+	if left := MaxCallDepth - depth; left < tickSteps {
+		n = uint64(max(left, 1))
+	}
+	return min(steps+n, s.stepLimit)
 }
 
 type longKey struct{}
@@ -432,7 +447,7 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	if s.opts.MaxSteps > 0 {
 		s.stepLimit = s.opts.MaxSteps
 	}
-	th.SetMaxExecutionSteps(min(tickSteps, s.stepLimit))
+	th.SetMaxExecutionSteps(s.nextTick(0, 0))
 	th.SetLocal(ctxKey, ctx)
 	s.out, s.outN, s.outCut, s.stepsOver, s.depthOver = out, 0, false, false, 0
 	defer func() {

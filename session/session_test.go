@@ -633,6 +633,12 @@ func TestRunawayRecursionStopsEarly(t *testing.T) {
 	if ei.Kind != transport.KindRuntime || !strings.Contains(ei.Msg, "stack overflow") || !strings.Contains(ei.Msg, "over the limit of 1000") {
 		t.Fatalf("runaway recursion: %s: %s", ei.Kind, ei.Msg)
 	}
+	// It is stopped at the limit, not a tick's worth of calls past it
+	// (it went to ~1,600 calls, growing its stack to 4 MiB).
+	var depth int
+	if _, err := fmt.Sscanf(ei.Msg, "stack overflow: %d calls deep", &depth); err != nil || depth > MaxCallDepth+2 {
+		t.Fatalf("stopped at depth %d (%v), want at most %d: %s", depth, err, MaxCallDepth+2, ei.Msg)
+	}
 	// The traceback shows a few frames and counts the rest, as CPython does.
 	repeated := 0
 	for _, f := range ei.Frames {
@@ -644,8 +650,8 @@ func TestRunawayRecursionStopsEarly(t *testing.T) {
 	if tb := (&transport.RemoteError{Info: *ei}).Traceback(); !strings.Contains(tb, "[previous frame repeated") {
 		t.Fatalf("traceback does not say what it left out:\n%s", tb)
 	}
-	if v := evalOK(t, s, "def g(n):\n    return 0 if n == 0 else 1 + g(n - 1)\ng(900)"); v.Int != 900 {
-		t.Fatalf("g(900) = %v", v)
+	if v := evalOK(t, s, "def g(n):\n    return 0 if n == 0 else 1 + g(n - 1)\ng(990)"); v.Int != 990 {
+		t.Fatalf("g(990) = %v", v)
 	}
 	if v := evalOK(t, s, "1 + 1"); v.Int != 2 {
 		t.Fatalf("after: %v", v)
