@@ -26,3 +26,5 @@ require (
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 )
+
+replace go.starlark.net => ./third_party/starlark-go

@@ -35,6 +35,12 @@ func TestChunksTakeTurnsOnTheCPU(t *testing.T) {
 		{"time.sleep(0.002)", 1, 2},                              // and gives it back before it blocks
 		{"print(1)", 1, 2},                                       // or prints (to a client that may not read)
 		{"os.exists('/')", 1, 2},                                 // or asks the file system
+		// A big value is built in pieces, each counted in steps, with
+		// ticks between them (third_party/starlark-go.patch): 16 MiB at
+		// a step per 16 bytes is ~256 ticks.
+		{`len("x" * (16 << 20))`, 200, 1},
+		{"len([0] * (1 << 20))", 200, 1},
+		{`s = "y" * (8 << 20)` + "\nlen(s + s)", 300, 1},
 	} {
 		cpu := &countingCPU{}
 		if _, ei := s.Eval(WithCPU(context.Background(), cpu), tc.src, "", nil); ei != nil {
@@ -43,6 +49,44 @@ func TestChunksTakeTurnsOnTheCPU(t *testing.T) {
 		if cpu.runs < tc.minRuns || cpu.releases < tc.minRels {
 			t.Errorf("%q: %d runs, %d releases; want at least %d and %d", tc.src, cpu.runs, cpu.releases, tc.minRuns, tc.minRels)
 		}
+	}
+}
+
+// cancelAtRun is a CPU that cancels the chunk's context at its nth turn.
+type cancelAtRun struct {
+	n, runs int
+	cancel  context.CancelFunc
+}
+
+func (c *cancelAtRun) Run(context.Context) {
+	if c.runs++; c.runs == c.n {
+		c.cancel()
+	}
+}
+
+func (c *cancelAtRun) Release() {}
+
+// A big repeat stops when its chunk is cancelled, midway, instead of
+// building the whole value first; a step limit counts its work.
+func TestBigValueStopsMidway(t *testing.T) {
+	s := New(Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cpu := &cancelAtRun{n: 10, cancel: cancel}
+	_, ei := s.Eval(WithCPU(ctx, cpu), `x = "x" * (512 << 20)`, "", nil)
+	if ei == nil || ei.Kind != transport.KindCancelled {
+		t.Fatalf("cancelled repeat: %+v, want a cancelled error", ei)
+	}
+	if cpu.runs != cpu.n {
+		t.Fatalf("the repeat went on for %d turns after it was cancelled at turn %d", cpu.runs-cpu.n, cpu.n)
+	}
+	if ei := evalErr(t, s, "x"); !strings.Contains(ei.Msg, "undefined") {
+		t.Fatalf("after the cancelled chunk, x: %s, want it undefined", ei.Msg)
+	}
+
+	limited := New(Options{MaxSteps: 100_000})
+	if ei := evalErr(t, limited, `len("x" * (16 << 20))`); !strings.Contains(ei.Msg, "step") {
+		t.Fatalf("16 MiB under a 100,000-step limit: %s: %s, want the step limit", ei.Kind, ei.Msg)
 	}
 }
 

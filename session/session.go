@@ -62,11 +62,17 @@ func (s *Session) tick(t *starlark.Thread) {
 	if long {
 		s.goingLong()
 	}
+	ctx := chunkContext(t)
 	switch {
 	case s.cpu != nil:
-		s.cpu.Run(chunkContext(t))
+		s.cpu.Run(ctx)
 	case long && (runtime.NumCPU() == 1 || runtime.GOMAXPROCS(0) == 1):
 		runtime.Gosched()
+	}
+	if ctx.Err() != nil {
+		// Stop now, not when the context's AfterFunc gets to run.
+		t.Cancel("cancelled")
+		return
 	}
 	t.SetMaxExecutionSteps(s.nextTick(t.Steps, t.CallStackDepth()))
 }
