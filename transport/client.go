@@ -82,9 +82,7 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 	if err != nil {
 		return nil, DialError(addr, err)
 	}
-	if tc, ok := raw.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
+	// Go sets TCP_NODELAY on every TCP connection it dials.
 	conn := QuietConn(raw)
 	if !o.Plaintext {
 		tc := tls.Client(conn, ClientTLSConfig(addr, o.Trust))
