@@ -235,8 +235,10 @@ type Session struct {
 	thread    *starlark.Thread
 	globals   starlark.StringDict
 	builtins  starlark.StringDict // predeclared values, to tell user globals apart
-	sources   map[string]string   // file name -> source of every chunk or file run
-	fileOrder map[string]int      // file name -> the chunk count when it first ran
+	sources   map[string]string   // file name -> source of every named file run and chunk that defined a function
+	curFile   string              // the running chunk's file name and source (sourceOf)
+	curSrc    string
+	fileOrder map[string]int // file name -> the chunk count when it first ran
 	chunks    int
 
 	// Per-chunk state, guarded by mu.
@@ -412,7 +414,8 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 		}
 	}()
 	s.chunks++
-	if file == "" {
+	named := file != ""
+	if !named {
 		file = fmt.Sprintf("<in[%d]>", s.chunks)
 	}
 	start := time.Now()
@@ -436,11 +439,17 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	if err != nil {
 		return nil, positionError(transport.KindSyntax, err, src)
 	}
-	s.sources[file] = src
-	s.touch(f)
-	if _, ok := s.fileOrder[file]; !ok {
-		s.fileOrder[file] = s.chunks
+	s.curFile, s.curSrc = file, src
+	if named || definesFunction(f) {
+		// Kept for the tracebacks and saved records of the functions it
+		// defines; the code of any other chunk cannot run after it ends.
+		// (Every chunk's source used to be kept, for the session's life.)
+		s.sources[file] = src
+		if _, ok := s.fileOrder[file]; !ok {
+			s.fileOrder[file] = s.chunks
+		}
 	}
+	s.touch(f)
 	// The snapshot for Names and Complete is refreshed lazily, when they
 	// are next called between chunks: refreshing it after every chunk
 	// doubled the cost of a trivial chunk (4.8 → 9.5 µs).
@@ -458,6 +467,7 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	s.out, s.outN, s.outCut, s.stepsOver, s.depthOver = out, 0, false, false, 0
 	defer func() {
 		s.out = nil
+		s.curFile, s.curSrc = "", ""
 		th.SetLocal(ctxKey, nil)
 	}()
 
@@ -481,6 +491,28 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 		s.globals["_"] = v
 	}
 	return s.encodeResult(v)
+}
+
+// sourceOf is the source of file: the running chunk's, or one kept.
+func (s *Session) sourceOf(file string) string {
+	if file == s.curFile {
+		return s.curSrc
+	}
+	return s.sources[file]
+}
+
+// definesFunction reports whether f has a def or a lambda: code that can
+// run after the chunk ends.
+func definesFunction(f *syntax.File) bool {
+	found := false
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n.(type) {
+		case *syntax.DefStmt, *syntax.LambdaExpr:
+			found = true
+		}
+		return !found
+	})
+	return found
 }
 
 // run executes a parsed chunk; a trailing expression statement is evaluated
@@ -636,7 +668,7 @@ func (s *Session) frames(stack starlark.CallStack) []transport.FrameInfo {
 			Line:   int(fr.Pos.Line),
 			Col:    int(fr.Pos.Col),
 			Func:   name,
-			Source: strings.TrimSpace(sourceLine(s.sources[file], int(fr.Pos.Line))),
+			Source: strings.TrimSpace(sourceLine(s.sourceOf(file), int(fr.Pos.Line))),
 		})
 	}
 	return frames

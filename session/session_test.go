@@ -657,3 +657,34 @@ func TestRunawayRecursionStopsEarly(t *testing.T) {
 		t.Fatalf("after: %v", v)
 	}
 }
+
+// A session keeps the source of a chunk only if the chunk defined a
+// function (its tracebacks and saved records need it): a session that
+// evaluates an expression every second for a month does not grow.
+func TestOnlyChunksThatDefineFunctionsKeepTheirSource(t *testing.T) {
+	s := New(Options{})
+	for range 100 {
+		evalOK(t, s, "1 + 1")
+	}
+	evalOK(t, s, "x = [i * 2 for i in range(3)]")
+	if n := len(s.sources); n != 0 {
+		t.Fatalf("%d chunk sources kept, want none", n)
+	}
+	evalOK(t, s, "def half(n):\n    return 1 // n\nsq = lambda n: n * n")
+	if n := len(s.sources); n != 1 {
+		t.Fatalf("%d chunk sources kept after a def, want 1", n)
+	}
+	// A traceback through the function shows its line, and the running
+	// chunk's own line.
+	ei := evalErr(t, s, "y = 1\nhalf(0)")
+	var lines []string
+	for _, f := range ei.Frames {
+		lines = append(lines, f.Source)
+	}
+	if len(lines) != 2 || lines[0] != "half(0)" || lines[1] != "return 1 // n" {
+		t.Fatalf("traceback lines %q, want the chunk's and the function's", lines)
+	}
+	if n := len(s.sources); n != 1 {
+		t.Fatalf("%d chunk sources kept after a failed chunk without a def, want 1", n)
+	}
+}
