@@ -234,9 +234,10 @@ type Session struct {
 	mu        chunkLock
 	thread    *starlark.Thread
 	globals   starlark.StringDict
-	builtins  starlark.StringDict // predeclared values, to tell user globals apart
-	sources   map[string]string   // file name -> source of every named file run and chunk that defined a function
-	curFile   string              // the running chunk's file name and source (sourceOf)
+	builtins  starlark.StringDict   // predeclared values, to tell user globals apart
+	sources   map[string]string     // file name -> source of every named file run and chunk that defined a function
+	exprs     map[string]*exprEntry // compiled expression chunks (exprcache.go)
+	curFile   string                // the running chunk's file name and source (sourceOf)
 	curSrc    string
 	fileOrder map[string]int // file name -> the chunk count when it first ran
 	chunks    int
@@ -292,6 +293,7 @@ func (s *Session) resetGlobals() {
 	s.builtins = predeclared(s.opts)
 	s.builtinAttrs = nil
 	s.globals = make(starlark.StringDict, len(s.builtins)+16)
+	s.exprs = nil // compiled against the old globals
 	for k, v := range s.builtins {
 		s.globals[k] = v
 	}
@@ -435,9 +437,23 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 		}
 	}
 
-	f, err := FileOptions().Parse(file, src, 0)
-	if err != nil {
-		return nil, positionError(transport.KindSyntax, err, src)
+	var f *syntax.File
+	var compiled *exprEntry
+	if !named {
+		if compiled = s.cachedExpr(src); compiled != nil {
+			// Its positions name the chunk it was first compiled as.
+			f, file = compiled.f, compiled.file
+		}
+	}
+	if f == nil {
+		var err error
+		f, err = FileOptions().Parse(file, src, 0)
+		if err != nil {
+			return nil, positionError(transport.KindSyntax, err, src)
+		}
+		if !named {
+			compiled = s.compileExpr(f, file, src)
+		}
 	}
 	s.curFile, s.curSrc = file, src
 	if named || definesFunction(f) {
@@ -473,7 +489,13 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 
 	guard := &cancelGuard{thread: th}
 	stop := context.AfterFunc(ctx, guard.cancel)
-	v, err := s.run(f, file, src)
+	var v starlark.Value
+	var err error
+	if compiled != nil {
+		v, err = s.call(compiled.fn)
+	} else {
+		v, err = s.run(f, file, src)
+	}
 	stop()
 	guard.finish()
 
@@ -513,6 +535,16 @@ func definesFunction(f *syntax.File) bool {
 		return !found
 	})
 	return found
+}
+
+// call evaluates a compiled expression chunk.
+func (s *Session) call(fn *starlark.Function) (v starlark.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, panicError{r}
+		}
+	}()
+	return starlark.Call(s.thread, fn, nil, nil)
 }
 
 // run executes a parsed chunk; a trailing expression statement is evaluated
