@@ -66,6 +66,9 @@ func (o *rawOp) read(fd uintptr) bool {
 		case syscall.EAGAIN:
 			return false
 		}
+		if e != 0 {
+			n = 0 // the raw call returns -1 with an errno
+		}
 		o.n, o.errno = int(n), e
 		return true
 	}
@@ -92,45 +95,42 @@ func (c *quietConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.rd
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.buf, o.n, o.errno = p, 0, 0
-	err := c.rc.Read(o.call)
-	o.buf = nil
-	switch {
-	case err != nil:
-		return 0, c.opError("read", err)
-	case o.errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", o.errno))
-	case o.n == 0:
+	n, err := c.rd.do(p, c.rc.Read, "read")
+	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
-	return o.n, nil
+	return n, c.opError("read", err)
 }
 
 func (c *quietConn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.wr
+	n, err := c.wr.do(p, c.rc.Write, "write")
+	return n, c.opError("write", err)
+}
+
+// do runs o's raw call on p through run (the RawConn's Read or Write,
+// which waits in the network poller while the call says EAGAIN), one call
+// at a time per direction.
+func (o *rawOp) do(p []byte, run func(func(uintptr) bool) error, name string) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.buf, o.n, o.errno = p, 0, 0
-	err := c.rc.Write(o.call)
+	err := run(o.call)
 	o.buf = nil
 	if err == nil && o.errno != 0 {
-		err = os.NewSyscallError("write", o.errno)
+		err = os.NewSyscallError(name, o.errno)
 	}
-	if err != nil {
-		return o.n, c.opError("write", err)
-	}
-	return o.n, nil
+	return o.n, err
 }
 
 // opError words an error as the TCPConn's own Read or Write would: the
-// raw calls' errors say "raw-read" and "raw-write".
+// raw calls' errors say "raw-read" and "raw-write". nil stays nil.
 func (c *quietConn) opError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
 	if oe, ok := err.(*net.OpError); ok {
 		err = oe.Err
 	}

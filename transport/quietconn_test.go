@@ -95,6 +95,28 @@ func TestQuietConnErrorsReadAsTCPConnErrors(t *testing.T) {
 	}
 }
 
+// A reset connection's read fails with n = 0 (the raw call's -1 is not
+// passed on) and the kernel's reason.
+func TestQuietConnReadOfAResetConnection(t *testing.T) {
+	c1, c2, stop, err := quietPipe(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if _, err := c1.Write([]byte("unread")); err != nil { // unread data makes close send a reset
+		t.Fatal(err)
+	}
+	if l, ok := c2.(interface{ SetLinger(int) error }); ok {
+		_ = l.SetLinger(0)
+	}
+	c2.Close()
+	_ = c1.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c1.Read(make([]byte, 8))
+	if n != 0 || err == nil || !strings.Contains(err.Error(), "connection reset") || !strings.HasPrefix(err.Error(), "read tcp ") {
+		t.Fatalf("read of a reset connection: %d, %v; want 0 and a TCP read error saying reset", n, err)
+	}
+}
+
 func TestQuietConnReadsAndWritesAllocateNothing(t *testing.T) {
 	c1, c2, stop, err := quietPipe(t)
 	if err != nil {
