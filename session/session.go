@@ -58,13 +58,6 @@ func (s *Session) tick(t *starlark.Thread) {
 		t.Cancel("stack overflow")
 		return
 	}
-	if t.Steps < s.fullTick {
-		// An early tick, for the call depth alone (nextTick): the turn,
-		// the clock and the context wait for the full one.
-		t.SetMaxExecutionSteps(s.nextTick(t.Steps, t.CallStackDepth()))
-		return
-	}
-	s.fullTick = t.Steps + tickSteps
 	long := t.Steps >= longChunkSteps
 	if long {
 		s.goingLong()
@@ -95,7 +88,7 @@ func (s *Session) nextTick(steps uint64, depth int) uint64 {
 	if left := MaxCallDepth - depth; left < tickSteps {
 		n = uint64(max(left, 1))
 	}
-	return min(steps+n, s.fullTick, s.stepLimit)
+	return min(steps+n, s.stepLimit)
 }
 
 type longKey struct{}
@@ -254,8 +247,7 @@ type Session struct {
 	outN      int
 	outCut    bool
 	stepsOver bool
-	depthOver int    // the call depth that stopped the chunk, or 0
-	fullTick  uint64 // the step of the next full tick (tick)
+	depthOver int // the call depth that stopped the chunk, or 0
 
 	stepLimit uint64        // this chunk's step limit
 	longHook  func() func() // the chunk's WithLongChunk hook, until called
@@ -486,7 +478,6 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	if s.opts.MaxSteps > 0 {
 		s.stepLimit = s.opts.MaxSteps
 	}
-	s.fullTick = tickSteps
 	th.SetMaxExecutionSteps(s.nextTick(0, 0))
 	th.SetLocal(ctxKey, ctx)
 	s.out, s.outN, s.outCut, s.stepsOver, s.depthOver = out, 0, false, false, 0
