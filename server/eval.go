@@ -149,7 +149,7 @@ func (e *evalStream) read(inline bool) (becameRunner bool) {
 
 // long is the session's hook for a chunk that is not short: it makes sure
 // a cancel can be read while the chunk runs.
-func (e *evalStream) long() func() {
+func (e *evalStream) long() {
 	if !e.split {
 		e.split = true
 		e.readerDone = make(chan struct{})
@@ -158,7 +158,6 @@ func (e *evalStream) long() func() {
 			e.read(false)
 		}()
 	}
-	return nil
 }
 
 func (c *conn) runChunk(e *evalStream, req *transport.Msg) {

@@ -151,10 +151,9 @@ func aboutToBlock(thread *starlark.Thread) {
 // on the evaluating goroutine, when the chunk turns out not to be short:
 // it ran longChunkSteps Starlark steps (about a millisecond), or is about
 // to block (sleep, a subprocess, waiting behind another chunk of the
-// session). The function f returns, if not nil, is called when the chunk
-// ends. The server uses it to start reading cancels only for chunks that
-// need it.
-func WithLongChunk(ctx context.Context, f func() (done func())) context.Context {
+// session). The server uses it to start reading cancels only for chunks
+// that need it.
+func WithLongChunk(ctx context.Context, f func()) context.Context {
 	return context.WithValue(ctx, longKey{}, f)
 }
 
@@ -166,9 +165,7 @@ func (s *Session) goingLong() {
 	}
 	f := s.longHook
 	s.longHook = nil
-	if done := f(); done != nil {
-		s.longDone = done
-	}
+	f()
 }
 
 // Defaults for the zero values of Options.
@@ -249,10 +246,9 @@ type Session struct {
 	stepsOver bool
 	depthOver int // the call depth that stopped the chunk, or 0
 
-	stepLimit uint64        // this chunk's step limit
-	longHook  func() func() // the chunk's WithLongChunk hook, until called
-	longDone  func()        // what the hook returned, called when the chunk ends
-	cpu       CPU           // the chunk's turns on the CPU, or nil
+	stepLimit uint64 // this chunk's step limit
+	longHook  func() // the chunk's WithLongChunk hook, until called
+	cpu       CPU    // the chunk's turns on the CPU, or nil
 
 	snapMu    sync.Mutex
 	snap      snapshot
@@ -377,32 +373,24 @@ func (p panicError) Error() string { return fmt.Sprintf("internal error in built
 // happens, on the calling goroutine.
 func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) (value []byte, ei *transport.ErrorInfo) {
 	waitStart := time.Now()
-	hook, _ := ctx.Value(longKey{}).(func() func())
-	var waitDone func()
+	hook, _ := ctx.Value(longKey{}).(func())
 	if !s.mu.TryLock() {
 		// Waiting behind another chunk is not short.
 		if hook != nil {
-			waitDone = hook()
+			hook()
 			hook = nil
 		}
 		if err := s.mu.LockCtx(ctx); err != nil {
-			if waitDone != nil {
-				waitDone()
-			}
 			// Still waiting behind another chunk: nothing of this one ran.
 			return nil, s.stopError(ctx, waitStart, nil, "another chunk of this session to finish")
 		}
 	}
-	s.longHook, s.longDone = hook, waitDone
+	s.longHook = hook
 	s.cpu, _ = ctx.Value(cpuKey{}).(CPU)
 	defer func() {
 		if s.cpu != nil {
 			s.cpu.Release()
 			s.cpu = nil
-		}
-		if s.longDone != nil {
-			s.longDone()
-			s.longDone = nil
 		}
 		s.longHook = nil
 	}()
@@ -456,7 +444,7 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 		}
 	}
 	s.curFile, s.curSrc = file, src
-	if named || definesFunction(f) {
+	if compiled == nil && (named || definesFunction(f)) { // a compiled expression defines none
 		// Kept for the tracebacks and saved records of the functions it
 		// defines; the code of any other chunk cannot run after it ends.
 		// (Every chunk's source used to be kept, for the session's life.)
@@ -489,13 +477,7 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 
 	guard := &cancelGuard{thread: th}
 	stop := context.AfterFunc(ctx, guard.cancel)
-	var v starlark.Value
-	var err error
-	if compiled != nil {
-		v, err = s.call(compiled.fn)
-	} else {
-		v, err = s.run(f, file, src)
-	}
+	v, err := s.run(f, file, src, compiled)
 	stop()
 	guard.finish()
 
@@ -537,24 +519,18 @@ func definesFunction(f *syntax.File) bool {
 	return found
 }
 
-// call evaluates a compiled expression chunk.
-func (s *Session) call(fn *starlark.Function) (v starlark.Value, err error) {
+// run executes a parsed chunk, or calls its compiled expression (when not
+// nil); a trailing expression statement is evaluated separately and its
+// value returned.
+func (s *Session) run(f *syntax.File, file, src string, compiled *exprEntry) (v starlark.Value, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			v, err = nil, panicError{r}
 		}
 	}()
-	return starlark.Call(s.thread, fn, nil, nil)
-}
-
-// run executes a parsed chunk; a trailing expression statement is evaluated
-// separately and its value returned.
-func (s *Session) run(f *syntax.File, file, src string) (v starlark.Value, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			v, err = nil, panicError{r}
-		}
-	}()
+	if compiled != nil {
+		return starlark.Call(s.thread, compiled.fn, nil, nil)
+	}
 	n := len(f.Stmts)
 	if n == 0 {
 		return starlark.None, nil
