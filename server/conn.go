@@ -74,9 +74,8 @@ func (c *conn) handshake() (m *mux.Session) {
 		// Go sets TCP_NODELAY on every TCP connection. Dead peers are
 		// found by the kernel: probes after KeepAlive of silence, three
 		// more a third of it apart, then the connection is reset (about
-		// 2×KeepAlive in all, as yamux pings would take). A listener made
-		// with KeepAlive -1, as 'rshell serve' makes it, spares each
-		// accept Go's own keepalive settings first (4 system calls).
+		// 2×KeepAlive in all, as yamux pings would take). A listener from
+		// Listen spares each accept Go's own keepalive settings first.
 		ka := s.keepAlive()
 		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: ka, Interval: max(ka/3, time.Second), Count: 3})
 	}

@@ -277,6 +277,14 @@ func isTemporary(err error) bool {
 	return errors.As(err, &se) && se.Temporary()
 }
 
+// Listen makes the TCP listener Serve wants: without Go's default
+// keepalive settings, which the server replaces on every connection it
+// accepts with its own (4 system calls per connection saved). Any listener
+// works with Serve; this one costs each connection less.
+func Listen(addr string) (net.Listener, error) {
+	return (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", addr)
+}
+
 // chunkStarts counts a chunk in s.running, unless Shutdown has begun: the
 // count must not rise from zero while Shutdown waits for it to fall there.
 func (s *Server) chunkStarts() bool {

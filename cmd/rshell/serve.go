@@ -151,9 +151,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		cfg.TLS = tc
 		tlsDesc = "tls " + fp
 	}
-	// KeepAlive -1: the server sets each connection's keepalive itself;
-	// Go's default would set it first, 4 system calls per connection.
-	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", f.listen)
+	ln, err := server.Listen(f.listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %v", f.listen, err)
 	}
@@ -252,7 +250,7 @@ func startEmbedded() (*embedded, error) {
 		return nil, err
 	}
 	tok := []byte(randomToken())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := server.Listen("127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("start the embedded server: %w", err)
 	}

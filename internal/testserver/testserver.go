@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -65,7 +64,7 @@ func Start(tb testing.TB, edit func(*server.Config)) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := server.Listen("127.0.0.1:0")
 	if err != nil {
 		srv.Close()
 		tb.Fatal(err)

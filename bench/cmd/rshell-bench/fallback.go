@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -51,7 +50,7 @@ func runFallbackServer(listen, tokenFile, stateDir string, maxConns int, cpuprof
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := server.Listen(listen)
 	if err != nil {
 		return err
 	}
