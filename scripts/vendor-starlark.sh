@@ -2,8 +2,9 @@
 # rshell builds against a patched copy of go.starlark.net in
 # third_party/starlark-go (go.mod replaces the module with it). The patch,
 # third_party/starlark-go.patch, makes big repeats and string
-# concatenations copy in pieces between which the thread's step hook runs
-# (see third_party/starlark-go/RSHELL.md).
+# concatenations copy in pieces between which the thread's step hook runs,
+# and makes Go-side iteration of big dicts read their buckets in memory
+# order (see third_party/starlark-go/RSHELL.md).
 #
 #   scripts/vendor-starlark.sh update   rebuild third_party/starlark-go from the
 #                                      pinned upstream version and the patch

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,13 +23,13 @@ const (
 var ErrFrameTooLarge = errors.New("frame too large")
 
 var (
-	encMode cbor.EncMode
+	encMode cbor.UserBufferEncMode
 	decMode cbor.DecMode
 )
 
 func init() {
 	var err error
-	encMode, err = cbor.EncOptions{}.EncMode()
+	encMode, err = cbor.EncOptions{}.UserBufferEncMode()
 	if err != nil {
 		panic(err)
 	}
@@ -50,12 +51,13 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // AppendFrame appends m as one frame (length prefix and CBOR body) to buf.
 func AppendFrame(buf []byte, m *Msg) ([]byte, error) {
 	start := len(buf)
-	buf = append(buf, 0, 0, 0, 0)
-	body, err := encMode.Marshal(m)
-	if err != nil {
+	// Encoded straight after the length prefix: a big value is copied
+	// into the frame once, not into a body first.
+	b := bytes.NewBuffer(append(buf, 0, 0, 0, 0))
+	if err := encMode.MarshalToBuffer(m, b); err != nil {
 		return buf[:start], fmt.Errorf("encode %s frame: %w", m.T, err)
 	}
-	buf = append(buf, body...)
+	buf = b.Bytes()
 	binary.BigEndian.PutUint32(buf[start:], uint32(len(buf)-start-frameHeader))
 	return buf, nil
 }
