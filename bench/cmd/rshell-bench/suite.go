@@ -184,7 +184,7 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 			continue
 		}
 		t0 := time.Now()
-		reps := max(5, min(50, 500000/n))
+		reps := max(11, min(50, 500000/n))
 		if q {
 			reps = max(1, min(5, 5000/n))
 		}
