@@ -270,3 +270,36 @@ func TestCPUShareHandsOnDirectlyOnlySoonAfterAPoll(t *testing.T) {
 		t.Fatalf("held %d queued %d, want 0 and 0", held, q)
 	}
 }
+
+// Once a chunk has had to wait for a slot, turns are contendedQuantum
+// long, for contendedFor; a chunk alone keeps the full quantum.
+func TestCPUShareShortensTurnsUnderContention(t *testing.T) {
+	cs := startShare(t, 1, 250*time.Microsecond)
+	queued := queuedSignal(cs)
+	now := time.Now()
+	if q := cs.quantumAt(now); q != 250*time.Microsecond {
+		t.Fatalf("quantum %v with nobody waiting, want 250µs", q)
+	}
+	var ca, cb chunkCost
+	a, b := cs.turn(&ca), cs.turn(&cb)
+	a.Run(context.Background())
+	if q := cs.quantumAt(time.Now()); q != 250*time.Microsecond {
+		t.Fatalf("quantum %v with one chunk running, want 250µs", q)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.Run(context.Background()) // waits: a holds the only slot
+		b.Release()
+	}()
+	<-queued
+	waited := time.Now()
+	if q := cs.quantumAt(waited); q != contendedQuantum {
+		t.Fatalf("quantum %v after a chunk waited, want %v", q, contendedQuantum)
+	}
+	if q := cs.quantumAt(waited.Add(contendedFor + time.Millisecond)); q != 250*time.Microsecond {
+		t.Fatalf("quantum %v once contention is %v old, want 250µs", q, contendedFor)
+	}
+	a.Release()
+	<-done
+}

@@ -36,11 +36,11 @@ func TestChunksTakeTurnsOnTheCPU(t *testing.T) {
 		{"print(1)", 1, 2},                                       // or prints (to a client that may not read)
 		{"os.exists('/')", 1, 2},                                 // or asks the file system
 		// A big value is built in pieces, each counted in steps, with
-		// ticks between them (third_party/starlark-go.patch): 16 MiB at
-		// a step per 16 bytes is ~256 ticks.
-		{`len("x" * (16 << 20))`, 200, 1},
-		{"len([0] * (1 << 20))", 200, 1},
-		{`s = "y" * (8 << 20)` + "\nlen(s + s)", 300, 1},
+		// ticks between them (third_party/starlark-go.patch): 16 MiB in
+		// 16 KiB pieces, at a step per 4 bytes, is ~1,024 ticks.
+		{`len("x" * (16 << 20))`, 800, 1},
+		{"len([0] * (1 << 20))", 800, 1},
+		{`s = "y" * (8 << 20)` + "\nlen(s + s)", 1200, 1},
 	} {
 		cpu := &countingCPU{}
 		if _, ei := s.Eval(WithCPU(context.Background(), cpu), tc.src, "", nil); ei != nil {

@@ -1186,13 +1186,16 @@ func bytesRepeat(thread *Thread, b Bytes, n Int) (Bytes, error) {
 }
 
 // bigCopy is the most a big repeat or concatenation copies between two
-// calls of bigWork (rshell patch).
-const bigCopy = 64 << 10
+// calls of bigWork (rshell patch). 16 KiB, not 64: with 64 KiB pieces a
+// quiet client beside a chunk building 64 MiB values waited up to a
+// piece's copy (~0.2 ms of page faults on a VM) more at each turn.
+const bigCopy = 16 << 10
 
 // bigWork is called after each piece of a big copy (rshell patch). The
-// copy costs a step per 16 bytes, about what copying into fresh memory
-// costs (a page fault per 4 KiB) against a step of the interpreter's
-// loop; the step hook runs as it would in that loop, and a cancelled
+// copy costs a step per 4 bytes, so that a piece is a tick's worth of
+// steps (4,096) for rshell: copying into fresh memory page-faults every
+// 4 KiB, so a piece takes about as long as a tick of the interpreter's
+// loop. The step hook runs as it would in that loop, and a cancelled
 // thread stops the copy. A chunk that builds a value of a gigabyte is no
 // longer one step its thread cannot leave: the Go runtime does not
 // preempt memmove, and fresh memory page-faults all the way.
@@ -1200,7 +1203,7 @@ func (thread *Thread) bigWork(n int) error {
 	if thread == nil {
 		return nil
 	}
-	thread.Steps += uint64(n >> 4)
+	thread.Steps += uint64(n >> 2)
 	if thread.Steps >= thread.maxSteps {
 		if thread.OnMaxSteps != nil {
 			thread.OnMaxSteps(thread)
