@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -282,6 +283,46 @@ func TestShortRepr(t *testing.T) {
 	} {
 		if got := ShortRepr(c.v, 6); got != c.want {
 			t.Errorf("ShortRepr(%v, 6) = %q, want %q", c.v, got, c.want)
+		}
+	}
+}
+
+// A big dict's replica keeps its insertion order through deletes and
+// re-inserts (the patched Starlark-go reads big dicts in memory order),
+// the order Starlark's own keys() gives.
+func TestBigDictKeepsItsOrder(t *testing.T) {
+	s := New(Options{})
+	ctx := context.Background()
+	src := "d = {}\n" +
+		"for i in range(6000):\n    d['k%d' % ((i * 7919) % 6000)] = i\n" +
+		"for i in range(0, 6000, 3):\n    d.pop('k%d' % i)\n" +
+		"for i in range(0, 6000, 9):\n    d['k%d' % i] = -i\n" +
+		"d['k1'] = 'updated'\n"
+	if _, ei := s.Eval(ctx, src, "", nil); ei != nil {
+		t.Fatal(ei.Msg)
+	}
+	keys, ei := s.Eval(ctx, "list(d.keys())", "", nil)
+	if ei != nil {
+		t.Fatal(ei.Msg)
+	}
+	whole, ei := s.Eval(ctx, "d", "", nil)
+	if ei != nil {
+		t.Fatal(ei.Msg)
+	}
+	kv, err := transport.DecodeValue(keys, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dv, err := transport.DecodeValue(whole, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kv.Items) < 4000 || len(dv.Items) != 2*len(kv.Items) {
+		t.Fatalf("%d keys, %d dict items", len(kv.Items), len(dv.Items))
+	}
+	for i, k := range kv.Items {
+		if !dv.Items[2*i].Equal(k) {
+			t.Fatalf("entry %d of the replica is %v, keys() says %v", i, dv.Items[2*i].Str, k.Str)
 		}
 	}
 }
