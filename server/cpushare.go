@@ -42,7 +42,7 @@ import (
 // the quantum is contendedQuantum, not quantum: a chunk that builds a huge
 // value, or a busy loop, then makes the quiet client's request wait
 // 0.1 ms, not 0.25 ms, at each turn (the healthy client's p99 beside
-// 64 MiB allocations, one CPU: 0.83–0.92 → 0.41–0.48 ms). A pass through
+// 64 MiB allocations, one CPU: 0.77–0.92 → 0.41–0.45 ms). A pass through
 // the pipe costs a chunk alone on the CPU about 6% at the short quantum,
 // so it keeps the long one.
 type cpuShare struct {
