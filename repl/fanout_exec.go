@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rshell/rshell/transport"
@@ -84,6 +85,7 @@ func Exec(ctx context.Context, cfg Config, job Job) int {
 	if interrupted || ctx.Err() != nil {
 		return ExitInterrupted
 	}
+	s.endSessions(results)
 	code := ExitOK
 	for _, r := range results {
 		switch r.status {
@@ -94,6 +96,31 @@ func Exec(ctx context.Context, cfg Config, job Job) int {
 		}
 	}
 	return code
+}
+
+// endSessions asks each host where the chunk ran to its end to drop the
+// session Exec made there, instead of keeping it for the session TTL in
+// case someone resumes it: nobody will. Sessions Exec did not make (a named
+// namespace, a resumed session) are left alone. Best effort, within a
+// second: a host that does not answer (or an older server, which refuses
+// the request) keeps the session until its TTL.
+func (s *shell) endSessions(results []*fanResult) {
+	ctx, cancel := context.WithTimeout(s.ctx, time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, r := range results {
+		if (r.status != fanOK && r.status != fanFailed) || r.h.opts.NS != "" || r.h.opts.Session != "" {
+			continue
+		}
+		if c, _ := r.h.snapshot(); c != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = c.EndSession(ctx)
+			}()
+		}
+	}
+	wg.Wait()
 }
 
 // jsonResult is one line of Exec's JSON output.

@@ -37,8 +37,8 @@ func (s *Server) restoreSessions() error {
 // the client is answered. It returns a warning for the user when the
 // store could not be written: the result still comes back.
 func (s *Server) persist(h *hosted) string {
-	if s.store == nil {
-		return ""
+	if s.store == nil || h.isDropped() {
+		return "" // a dropped session (ended, or expired) is not written back
 	}
 	d := h.session().Changes()
 	if d.Empty() {

@@ -10,7 +10,7 @@ import (
 
 var knownErrands = map[string]bool{
 	transport.TComplete: true, transport.TNames: true, transport.TGet: true, transport.TPut: true,
-	transport.TReset: true, transport.TUpload: true, transport.TDownload: true,
+	transport.TReset: true, transport.TUpload: true, transport.TDownload: true, transport.TForget: true,
 }
 
 // serveErrand answers one side request on its own stream.
@@ -60,6 +60,15 @@ func (c *conn) serveErrand(st *mux.Stream, r io.Reader, m *transport.Msg) {
 			return
 		}
 		_ = c.write(st, &transport.Msg{T: transport.TOK, Warn: c.srv.persist(h)})
+	case transport.TForget:
+		if h.ns != "" {
+			_ = c.write(st, errMsg(0, transport.KindProtocol, fmt.Sprintf("namespace %q is shared: one client does not end it (it is dropped once detached for the session TTL)", h.ns)))
+			return
+		}
+		h.mu.Lock()
+		h.forget = true
+		h.mu.Unlock()
+		_ = c.write(st, &transport.Msg{T: transport.TOK})
 	case transport.TReset:
 		h.session().Reset()
 		_ = c.write(st, &transport.Msg{T: transport.TOK, Warn: c.srv.persist(h)})

@@ -31,6 +31,15 @@ type hosted struct {
 	detached    time.Time
 	last        transport.LastChunk
 	notRestored []string // told to the first client that resumes after a restart
+	forget      bool     // drop when the last connection detaches (TForget)
+	dropped     bool     // no longer in the registry: nothing more is stored
+}
+
+// isDropped reports whether the session was dropped from the registry.
+func (h *hosted) isDropped() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dropped
 }
 
 // session returns the session's interpreter, making it on first use.
@@ -133,6 +142,9 @@ func (r *registry) attach(m *transport.Msg) (*hosted, bool, *transport.ErrorInfo
 	}
 	h.mu.Lock()
 	h.attached++
+	if resumed {
+		h.forget = false // someone wants it after all
+	}
 	h.mu.Unlock()
 	return h, resumed, nil
 }
@@ -153,12 +165,18 @@ func (r *registry) newLocked() *hosted {
 }
 
 func (r *registry) detach(h *hosted) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	h.mu.Lock()
 	h.attached--
 	if h.attached == 0 {
 		h.detached = time.Now()
 	}
+	forget := h.attached == 0 && h.forget
 	h.mu.Unlock()
+	if forget && r.byID[h.id] == h {
+		r.dropLocked(h)
+	}
 }
 
 // expireLocked drops sessions detached for longer than the TTL.
@@ -172,6 +190,9 @@ func (r *registry) expireLocked(now time.Time) {
 
 // dropLocked forgets a session, in memory and in the store.
 func (r *registry) dropLocked(h *hosted) {
+	h.mu.Lock()
+	h.dropped = true
+	h.mu.Unlock()
 	delete(r.byID, h.id)
 	if h.ns != "" && r.named[h.ns] == h {
 		delete(r.named, h.ns)

@@ -468,6 +468,15 @@ func (c *Client) Put(ctx context.Context, name string, v Value) error {
 	return err
 }
 
+// EndSession tells the server to drop this connection's session, in memory
+// and in its store, once its connections close, instead of keeping it for
+// the session TTL so that it can be resumed: for one-shot clients. A named
+// namespace is shared and is not ended this way (an error says so).
+func (c *Client) EndSession(ctx context.Context) error {
+	_, err := c.errand(ctx, &Msg{T: TForget}, TOK, nil)
+	return err
+}
+
 // Reset clears the namespace.
 func (c *Client) Reset(ctx context.Context) error {
 	_, err := c.errand(ctx, &Msg{T: TReset}, TOK, nil)

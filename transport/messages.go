@@ -38,6 +38,7 @@ const (
 	TData        = "data"        // data (at most DataChunk bytes)
 	TEnd         = "end"         // size, sha256
 	TReset       = "reset"       // client → ok
+	TForget      = "forget"      // client → ok (drop this session once its connections close)
 	TInfo        = "info"        // client → info: info
 	TSessions    = "sessions"    // client → sessions: list (every session the server holds)
 )
