@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rshell/rshell/server"
 	"github.com/rshell/rshell/transport"
 )
 
@@ -95,5 +96,38 @@ func TestEndSession(t *testing.T) {
 	})
 	if !has(datt.Session)(list) {
 		t.Fatalf("the resumed session was dropped: %+v", list)
+	}
+}
+
+// At its session limit the server refuses a new session with a clear
+// error, to that client alone; resuming still works, and an ended session
+// makes room.
+func TestSessionLimit(t *testing.T) {
+	ts := start(t, false, func(c *server.Config) { c.MaxSessions = 3 })
+	a, b, c := ts.dial(t), ts.dial(t), ts.dial(t)
+	eval(t, a, "x = 1")
+	var re *transport.RemoteError
+	_, err := transport.Dial(testCtx(t), ts.addr, ts.opts)
+	if !errors.As(err, &re) || re.Kind() != transport.KindLimit || !strings.Contains(re.Info.Msg, "limit of 3 sessions") {
+		t.Fatalf("a fourth session: want the session limit's error, got %v", err)
+	}
+	o := ts.opts
+	o.NS = "team"
+	if _, err := transport.Dial(testCtx(t), ts.addr, o); !errors.As(err, &re) || re.Kind() != transport.KindLimit {
+		t.Fatalf("a new named namespace: want the session limit's error, got %v", err)
+	}
+	att := a.Attachment()
+	o = ts.opts
+	o.Session, o.Secret = att.Session, att.Secret
+	if v := eval(t, ts.dialWith(t, o), "x"); !v.Equal(transport.Int(1)) {
+		t.Fatalf("resume at the limit: %+v", v)
+	}
+	if err := c.EndSession(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	sessionState(t, b, func(l []transport.SessionInfo) bool { return len(l) == 2 })
+	if v := eval(t, ts.dial(t), "2 + 2"); !v.Equal(transport.Int(4)) {
+		t.Fatalf("a new session once one ended: %+v", v)
 	}
 }

@@ -62,7 +62,7 @@ func (c *conn) serveEval(st *mux.Stream, r io.Reader, m *transport.Msg) {
 	}
 	h, resumed, ei := s.reg.attach(m)
 	if ei != nil {
-		s.log.Warn("attach refused", "peer", c.peer, "session", shortID(m.Session), "err", ei.Msg)
+		s.warnPeer(s.log, c.peer, "attach refused", "peer", c.peer, "session", shortID(m.Session), "err", ei.Msg)
 		_ = c.write(st, &transport.Msg{T: transport.TError, Err: ei})
 		return
 	}

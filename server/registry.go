@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -86,6 +87,7 @@ func (h *hosted) lastChunk() *transport.LastChunk {
 type registry struct {
 	opts  session.Options
 	ttl   time.Duration
+	max   int    // sessions held at most
 	store *store // nil without a state dir
 
 	mu    sync.Mutex
@@ -93,8 +95,22 @@ type registry struct {
 	named map[string]*hosted
 }
 
-func newRegistry(opts session.Options, ttl time.Duration) *registry {
-	return &registry{opts: opts, ttl: ttl, byID: map[string]*hosted{}, named: map[string]*hosted{}}
+func newRegistry(opts session.Options, ttl time.Duration, maxSessions int) *registry {
+	return &registry{opts: opts, ttl: ttl, max: maxSessions, byID: map[string]*hosted{}, named: map[string]*hosted{}}
+}
+
+// room reports whether a new session may be made, dropping expired ones
+// first when the registry is full. Needs r.mu.
+func (r *registry) room() *transport.ErrorInfo {
+	if r.max <= 0 || len(r.byID) < r.max {
+		return nil
+	}
+	r.expireLocked(time.Now())
+	if len(r.byID) < r.max {
+		return nil
+	}
+	return &transport.ErrorInfo{Kind: transport.KindLimit, Msg: fmt.Sprintf(
+		"the server holds its limit of %d sessions — resume one of yours, wait for detached ones to expire, or ask its operator to raise --max-sessions", r.max)}
 }
 
 func randomHex(n int) string {
@@ -133,11 +149,17 @@ func (r *registry) attach(m *transport.Msg) (*hosted, bool, *transport.ErrorInfo
 		if h != nil {
 			resumed = true
 		} else {
+			if ei := r.room(); ei != nil {
+				return nil, false, ei
+			}
 			h = r.newLocked()
 			h.ns = m.NS
 			r.named[m.NS] = h
 		}
 	default:
+		if ei := r.room(); ei != nil {
+			return nil, false, ei
+		}
 		h = r.newLocked()
 	}
 	h.mu.Lock()

@@ -34,6 +34,7 @@ type Config struct {
 
 	HandshakeTimeout time.Duration // 0 = 10s
 	MaxConns         int           // 0 = 1024
+	MaxSessions      int           // sessions held, attached or not; 0 = 4 × MaxConns, at least 10,000
 	MaxStreams       int           // concurrent streams per connection; 0 = 64
 	MaxFrame         int           // 0 = transport.DefaultMaxFrame
 	MaxUpload        int64         // bytes; 0 = 1 GiB
@@ -115,6 +116,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 1024
 	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = max(10_000, 4*cfg.MaxConns)
+	}
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = 64
 	}
@@ -154,7 +158,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:        cfg,
 		log:        cfg.Logger,
-		reg:        newRegistry(cfg.Session, cfg.SessionTTL),
+		reg:        newRegistry(cfg.Session, cfg.SessionTTL, cfg.MaxSessions),
 		auth:       newAuthLimiter(cfg.AuthFailures, cfg.AuthWindow),
 		peerLog:    newLogLimiter(),
 		badHellos:  peerCounts{window: cfg.AuthWindow},

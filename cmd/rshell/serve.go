@@ -30,6 +30,7 @@ type serveFlags struct {
 	handshakeTimeout, keepAlive, writeTimeout time.Duration
 	maxSteps                                  uint64
 	maxConns, maxStreams, maxFrame, maxDepth  int
+	maxSessions                               int
 	maxResult, maxOutput                      int
 	maxUpload, maxMemoryMiB                   int64
 }
@@ -68,6 +69,7 @@ a remote shell); use --sandbox for namespaces shared with people trusted less.`,
 	fl.DurationVar(&f.keepAlive, "keepalive", 15*time.Second, "ping a connection silent this long; one whose ping goes unanswered for --write-timeout is closed")
 	fl.DurationVar(&f.writeTimeout, "write-timeout", 10*time.Second, "a write stuck this long closes the connection (also bounds a keepalive ping's wait)")
 	fl.IntVar(&f.maxConns, "max-conns", 1024, "connections served at once")
+	fl.IntVar(&f.maxSessions, "max-sessions", 0, "sessions held, attached or detached (0 = 4 × --max-conns, at least 10000)")
 	fl.IntVar(&f.maxStreams, "max-streams", 64, "concurrent requests per connection")
 	fl.IntVar(&f.maxFrame, "max-frame", transport.DefaultMaxFrame, "bytes in one protocol frame")
 	fl.IntVar(&f.maxResult, "max-result", 32<<20, "bytes of one encoded result")
@@ -122,7 +124,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 			MaxResult: f.maxResult, MaxDepth: f.maxDepth, MaxOutput: f.maxOutput,
 		},
 		SessionTTL: f.sessionTTL, HandshakeTimeout: f.handshakeTimeout,
-		MaxConns: f.maxConns, MaxStreams: f.maxStreams, MaxFrame: f.maxFrame, MaxUpload: f.maxUpload,
+		MaxConns: f.maxConns, MaxSessions: f.maxSessions, MaxStreams: f.maxStreams, MaxFrame: f.maxFrame, MaxUpload: f.maxUpload,
 		KeepAlive: f.keepAlive, WriteTimeout: f.writeTimeout,
 		MaxMemory: f.maxMemoryMiB << 20,
 	}
