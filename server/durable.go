@@ -37,14 +37,17 @@ func (s *Server) restoreSessions() error {
 // the client is answered. It returns a warning for the user when the
 // store could not be written: the result still comes back.
 func (s *Server) persist(h *hosted) string {
-	if s.store == nil || h.isDropped() {
-		return "" // a dropped session (ended, or expired) is not written back
+	if s.store == nil {
+		return ""
 	}
 	d := h.session().Changes()
 	if d.Empty() {
 		// Nothing to make durable: no disk write, no sync. The stored
 		// last-chunk record catches up with the next change.
 		return ""
+	}
+	if h.isDropped() {
+		return "" // a dropped session (ended, or expired) is not written back
 	}
 	if err := s.store.save(h, d); err != nil {
 		s.log.Error("could not write the session store", "session", shortID(h.id), "err", err)

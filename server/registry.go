@@ -149,18 +149,18 @@ func (r *registry) attach(m *transport.Msg) (*hosted, bool, *transport.ErrorInfo
 		if h != nil {
 			resumed = true
 		} else {
-			if ei := r.room(); ei != nil {
+			var ei *transport.ErrorInfo
+			if h, ei = r.newLocked(); ei != nil {
 				return nil, false, ei
 			}
-			h = r.newLocked()
 			h.ns = m.NS
 			r.named[m.NS] = h
 		}
 	default:
-		if ei := r.room(); ei != nil {
+		var ei *transport.ErrorInfo
+		if h, ei = r.newLocked(); ei != nil {
 			return nil, false, ei
 		}
-		h = r.newLocked()
 	}
 	h.mu.Lock()
 	h.attached++
@@ -180,10 +180,14 @@ func (r *registry) add(h *hosted) {
 	}
 }
 
-func (r *registry) newLocked() *hosted {
+// newLocked makes a session, unless the registry is at its limit (room).
+func (r *registry) newLocked() (*hosted, *transport.ErrorInfo) {
+	if ei := r.room(); ei != nil {
+		return nil, ei
+	}
 	h := &hosted{id: randomHex(16), secret: randomHex(16), opts: r.opts, created: time.Now()}
 	r.byID[h.id] = h
-	return h
+	return h, nil
 }
 
 func (r *registry) detach(h *hosted) {
