@@ -60,6 +60,24 @@ type cpuShare struct {
 	queue   []*turn   // waiting chunks
 
 	queued func() // tests: called when a chunk has queued
+	ceded  func() // tests: called instead of cedeCPU
+}
+
+// cede gives the CPU to any thread the kernel queued behind the chunk's,
+// at each quantum of a chunk that runs with a slot to spare. The kernel
+// puts a thread it wakes (the server's network poller with a cancel, or a
+// client on the same machine) on either CPU, and one put behind a busy
+// chunk waited for the chunk's slice to end or for the next scheduler
+// tick: 4 ms at 250 Hz. Measured with two CPUs, 200 cancels of a busy
+// loop per run, three runs each way: a worst case of 4.35-5.86 ms and a
+// p99 of 2.79-4.15 ms before, 1.18-1.69 ms and 0.92-1.03 ms after, the
+// median unchanged (0.58-0.62 ms).
+func (cs *cpuShare) cede() {
+	if cs.ceded != nil {
+		cs.ceded()
+		return
+	}
+	cedeCPU()
 }
 
 const (
@@ -175,9 +193,12 @@ func (t *turn) Run(ctx context.Context) {
 	cs.mu.Lock()
 	if t.held && len(cs.queue) == 0 && cs.held < cs.slots {
 		// Nobody waits and a P runs no chunk: that P reads the network.
+		// The kernel may still have queued a thread behind this one on
+		// its CPU (see cede).
 		cs.mu.Unlock()
 		t.spent += now.Sub(t.since)
 		t.since = now
+		cs.cede()
 		return
 	}
 	if t.held {

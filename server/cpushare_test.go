@@ -303,3 +303,37 @@ func TestCPUShareShortensTurnsUnderContention(t *testing.T) {
 	a.Release()
 	<-done
 }
+
+// A chunk that runs with a slot to spare cedes its CPU to the kernel at
+// each quantum, and only then: not within a quantum, and not when it has
+// to hand its slot on through the poller instead.
+func TestCPUShareLoneChunkCedesItsCPU(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		slots     int
+		quantum   time.Duration
+		wantCedes bool
+	}{
+		{"quantum up, a slot spare", 2, time.Nanosecond, true},
+		{"within its quantum", 2, time.Hour, false},
+		{"every slot busy", 1, time.Nanosecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := startShare(t, tc.slots, tc.quantum)
+			var ceded int
+			cs.ceded = func() { ceded++ }
+			var cost chunkCost
+			tn := cs.turn(&cost)
+			ctx := context.Background()
+			tn.Run(ctx) // takes a slot
+			for i := 0; i < 1000 && ceded < 3; i++ {
+				tn.Run(ctx)
+			}
+			tn.Release()
+			tn.done()
+			if got := ceded >= 3; got != tc.wantCedes {
+				t.Fatalf("ceded %d times in up to 1,000 ticks; want cedes: %v", ceded, tc.wantCedes)
+			}
+		})
+	}
+}
