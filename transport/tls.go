@@ -129,11 +129,23 @@ type TrustOptions struct {
 
 var sessionCache = tls.NewLRUClientSessionCache(256)
 
+// keyExchanges are the key exchanges the client offers. Go ignores the
+// order of the list and sends a key share for the first in its own order,
+// X25519MLKEM768 when offered; so that is left out: SecP256r1MLKEM768 is
+// post-quantum too, and a full handshake costs less with it, since Go's
+// P-256 is faster than its X25519 (a key pair and a shared secret in
+// 55 µs, against 84 µs, on the benchmark VM) and each side does both on
+// the connection's critical path (BenchmarkConnectFirstEval, six
+// alternating runs: median 1.25 → 1.15 ms). Every rshell server (Go 1.26)
+// supports it; P-256 alone is there for a peer that does not.
+var keyExchanges = []tls.CurveID{tls.SecP256r1MLKEM768, tls.CurveP256}
+
 // ClientTLSConfig returns the TLS config for dialing addr (host:port).
 func ClientTLSConfig(addr string, o TrustOptions) *tls.Config {
 	c := &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		ClientSessionCache: sessionCache,
+		CurvePreferences:   keyExchanges,
 	}
 	if o.SessionCache != nil {
 		c.ClientSessionCache = o.SessionCache

@@ -14,6 +14,13 @@ import (
 // trusting per o, over a real loopback connection.
 func tlsPair(t *testing.T, cert tls.Certificate, addr string, o TrustOptions) error {
 	t.Helper()
+	_, err := tlsPairState(t, cert, addr, o)
+	return err
+}
+
+// tlsPairState is tlsPair, with the client's view of the connection.
+func tlsPairState(t *testing.T, cert tls.Certificate, addr string, o TrustOptions) (tls.ConnectionState, error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +44,21 @@ func tlsPair(t *testing.T, cert tls.Certificate, addr string, o TrustOptions) er
 	defer c.Close()
 	cfg := ClientTLSConfig(addr, o)
 	cfg.ClientSessionCache = nil // every handshake is a first one here
-	return tls.Client(c, cfg).Handshake()
+	tc := tls.Client(c, cfg)
+	err = tc.Handshake()
+	return tc.ConnectionState(), err
+}
+
+// The key exchange is the post-quantum hybrid the client prefers (see
+// keyExchanges), not Go's default, and takes no extra round trip.
+func TestKeyExchangeIsPostQuantum(t *testing.T) {
+	cs, err := tlsPairState(t, newCert(t), "web1:18812", TrustOptions{TrustNewHost: true, KnownHosts: filepath.Join(t.TempDir(), "known_hosts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.CurveID != tls.SecP256r1MLKEM768 || cs.HelloRetryRequest {
+		t.Fatalf("key exchange %v (hello retry: %v), want %v in one round trip", cs.CurveID, cs.HelloRetryRequest, tls.SecP256r1MLKEM768)
+	}
 }
 
 func newCert(t *testing.T) tls.Certificate {
