@@ -200,8 +200,11 @@ func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 		}
 		h.setLast(transport.LastChunk{Seq: req.Seq, State: state, Err: ei})
 		s.persist(h) // a failed chunk may have changed the namespace before failing
-		s.logRemoteError(c.peer, h, req, ei)
+		// The answer first, then the log line: formatting the traceback and
+		// writing it out took 0.1-0.25 ms (measured, the first 10 a minute per
+		// peer; the rest are dropped by the log limit), which a cancel waited for.
 		_ = c.write(st, &transport.Msg{T: transport.TError, Seq: req.Seq, Err: ei})
+		s.logRemoteError(c.peer, h, req, ei)
 		return
 	}
 	h.setLast(transport.LastChunk{Seq: req.Seq, State: "done", Value: val})
