@@ -385,6 +385,12 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 			return nil, s.stopError(ctx, waitStart, nil, "another chunk of this session to finish")
 		}
 	}
+	// Unlocked last: the next chunk (another client's, in a shared
+	// namespace) sets its own hook and CPU turn once it has the lock, and
+	// this one's must be cleared before that, not after (a race: the
+	// chunk that had waited lost its hook, and its CPU turn was released
+	// by the chunk before it).
+	defer s.mu.Unlock()
 	s.longHook = hook
 	s.cpu, _ = ctx.Value(cpuKey{}).(CPU)
 	defer func() {
@@ -394,7 +400,6 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 		}
 		s.longHook = nil
 	}()
-	defer s.mu.Unlock()
 	defer func() {
 		// A panic outside the interpreter (a custom value's String, say):
 		// the session must keep working all the same.
