@@ -196,3 +196,24 @@ func BenchmarkConnectFirstEval(b *testing.B) {
 		c.Close()
 	}
 }
+
+// BenchmarkConnectFirstChunk is BenchmarkConnectFirstEval with the chunk
+// sent in the same flight as the hello and the attach (Options.First), as
+// rshell exec sends it: a round trip fewer.
+func BenchmarkConnectFirstChunk(b *testing.B) {
+	s := startServer(b)
+	ctx := context.Background()
+	o := s.Opts
+	o.First = &transport.EvalRequest{Src: "1+1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := transport.Dial(ctx, s.Addr, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r, err := c.FirstResult(ctx, nil); err != nil || r.Value.Int != 2 {
+			b.Fatal(r.Value, err)
+		}
+		c.Close()
+	}
+}

@@ -58,6 +58,9 @@ func Exec(ctx context.Context, cfg Config, job Job) int {
 		return ExitUnreachable
 	}
 	req := transport.EvalRequest{Src: job.Src, File: job.File, Deadline: cfg.Timeout}
+	// The chunk goes out with each host's hello and attach: a round trip
+	// sooner than after the connection is made.
+	s.first = &req
 	var onDone func(*fanResult)
 	if job.JSON {
 		onDone = func(r *fanResult) { s.print(s.jsonLine(r)) }
@@ -68,7 +71,13 @@ func Exec(ctx context.Context, cfg Config, job Job) int {
 			rq.Deadline = r.left
 		}
 		s.beginChunk(h)
-		res, err := c.Exec(ctx, rq, r.addOutput)
+		var res transport.Result
+		var err error
+		if c.FirstPending() {
+			res, err = c.FirstResult(ctx, r.addOutput)
+		} else {
+			res, err = c.Exec(ctx, rq, r.addOutput)
+		}
 		s.endChunk(h, c)
 		if err == nil {
 			r.value, r.warn = res.Value, res.Warn

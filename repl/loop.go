@@ -37,7 +37,8 @@ type shell struct {
 	interrupted bool // a script was stopped by Ctrl-C
 
 	completer *completer
-	fan       fanState // several hosts at once (fanout.go)
+	fan       fanState               // several hosts at once (fanout.go)
+	first     *transport.EvalRequest // rshell exec's chunk, sent with each host's hello (connect)
 	intr      *interrupts
 	closing   chan struct{}
 	wg        sync.WaitGroup

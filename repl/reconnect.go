@@ -97,6 +97,7 @@ func (h *host) stateTextLocked() string {
 // restarted), it starts a new one and reports refused.
 func (s *shell) connect(ctx context.Context, h *host) (c *transport.Client, refused bool, err error) {
 	opts := h.opts
+	opts.First = s.first
 	h.mu.Lock()
 	resume := h.session != ""
 	if resume {

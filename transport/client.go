@@ -38,6 +38,14 @@ type Options struct {
 	// CancelGrace bounds the wait for a cancelled chunk's terminal frame;
 	// past it the connection is declared lost. 0 = 5s.
 	CancelGrace time.Duration
+
+	// First, when set, is the session's first chunk: Dial sends it in the
+	// same flight as the hello and the attach, a round trip sooner than
+	// an Exec after Dial could (when resuming a session, right after the
+	// attach instead: its chunk numbers are known only then). Its
+	// deadline is First.Deadline alone, not Dial's context's. Read its
+	// outcome with FirstResult.
+	First *EvalRequest
 }
 
 // Attachment is what the server said when the client attached.
@@ -64,6 +72,7 @@ type Client struct {
 	eval   *mux.Stream
 	evalR  *bufio.Reader
 	seq    uint64
+	first  uint64 // the seq of Options.First, sent and not yet read (0: none)
 
 	closeOnce sync.Once
 }
@@ -107,13 +116,23 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 		if o.NoAttach {
 			return nil
 		}
-		return c.sendAttach()
+		if err := c.sendAttach(); err != nil {
+			return err
+		}
+		if o.First != nil && o.Session == "" {
+			if o.NS != "" {
+				c.seq = seqBase() // as readAttached would
+			}
+			return c.sendFirst()
+		}
+		return nil
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	info, err := clientHandshake(conn, o.Token, o.Agent, o.HandshakeTimeout, pipelined)
 	stop()
 	close(gated.gate)
 	if err != nil {
+		c.abandonFirst(ctx)
 		conn.Close()
 		if c.mux != nil {
 			c.mux.Close()
@@ -125,10 +144,43 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 		return c, nil
 	}
 	if err := c.readAttached(ctx); err != nil {
+		c.abandonFirst(ctx)
 		c.Close()
 		return nil, err
 	}
+	if c.first != 0 {
+		c.seq = c.first // the chunk in flight, numbered before the attach
+	} else if o.First != nil {
+		if err := c.sendFirst(); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// abandonFirst cancels Options.First when Dial gives up because ctx is
+// done after sending it: the chunk may have started, and whoever cancelled
+// the connect wants it stopped. Best effort, within 100 ms.
+func (c *Client) abandonFirst(ctx context.Context) {
+	if c.first == 0 || ctx.Err() == nil {
+		return
+	}
+	_ = c.conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
+	_ = WriteMsg(c.eval, &Msg{T: TCancel, Seq: c.first}, 0)
+}
+
+// sendFirst sends Options.First.
+func (c *Client) sendFirst() error {
+	m := c.chunkMsg(context.Background(), *c.opts.First)
+	if err := WriteMsg(c.eval, m, c.opts.MaxFrame); err != nil {
+		if errors.Is(err, ErrFrameTooLarge) {
+			return fmt.Errorf("first chunk: %w", err)
+		}
+		return err
+	}
+	c.first = m.Seq
+	return nil
 }
 
 // seqBase is a random chunk number in [2^32, 2^52): far from every other
@@ -308,15 +360,66 @@ func (c *Client) Eval(ctx context.Context, src string, onOutput func(string)) (V
 // Exec runs one chunk. Cancelling ctx sends a cancel frame and still waits,
 // at most Options.CancelGrace, for the chunk's terminal frame; a ctx
 // deadline is also sent to the server, which enforces it itself.
+// An Options.First whose outcome was not read is waited for first, and
+// its outcome dropped.
 func (c *Client) Exec(ctx context.Context, req EvalRequest, onOutput func(string)) (Result, error) {
 	c.evalMu.Lock()
 	defer c.evalMu.Unlock()
 	if c.eval == nil {
 		return Result{}, ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	if c.first != 0 {
+		seq := c.first
+		c.first = 0
+		if r, err := c.await(ctx, seq, nil); errors.Is(err, ErrConnLost) {
+			return r, err
+		}
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
+	}
+	m := c.chunkMsg(ctx, req)
+	if err := WriteMsg(c.eval, m, c.opts.MaxFrame); err != nil {
+		if errors.Is(err, ErrFrameTooLarge) {
+			return Result{}, err
+		}
+		return Result{Seq: m.Seq}, c.lost(err)
+	}
+	return c.await(ctx, m.Seq, onOutput)
+}
+
+// FirstResult waits for the outcome of Options.First, as Exec does for
+// its chunk (cancelling ctx cancels the chunk).
+func (c *Client) FirstResult(ctx context.Context, onOutput func(string)) (Result, error) {
+	c.evalMu.Lock()
+	defer c.evalMu.Unlock()
+	if c.eval == nil {
+		return Result{}, ErrClosed
+	}
+	seq := c.first
+	if seq == 0 {
+		return Result{}, errors.New("no first chunk to wait for: Options.First was not set, or its result was read")
+	}
+	c.first = 0
+	return c.await(ctx, seq, onOutput)
+}
+
+// FirstPending reports whether Options.First was sent and its outcome not
+// yet read.
+func (c *Client) FirstPending() bool {
+	c.evalMu.Lock()
+	defer c.evalMu.Unlock()
+	return c.first != 0
+}
+
+// chunkMsg numbers req as the next chunk; its deadline is the sooner of
+// req's and ctx's.
+func (c *Client) chunkMsg(ctx context.Context, req EvalRequest) *Msg {
 	c.seq++
-	seq := c.seq
-	m := &Msg{T: TEval, Seq: seq, Src: req.Src, File: req.File}
+	m := &Msg{T: TEval, Seq: c.seq, Src: req.Src, File: req.File}
 	dl := req.Deadline
 	if t, ok := ctx.Deadline(); ok {
 		if rem := time.Until(t); dl == 0 || rem < dl {
@@ -326,15 +429,12 @@ func (c *Client) Exec(ctx context.Context, req EvalRequest, onOutput func(string
 	if dl > 0 {
 		m.DeadlineMS = max(dl.Milliseconds(), 1)
 	}
-	if err := ctx.Err(); err != nil {
-		return Result{}, err
-	}
-	if err := WriteMsg(c.eval, m, c.opts.MaxFrame); err != nil {
-		if errors.Is(err, ErrFrameTooLarge) {
-			return Result{}, err
-		}
-		return Result{Seq: seq}, c.lost(err)
-	}
+	return m
+}
+
+// await reads chunk seq's frames until its outcome; cancelling ctx sends
+// a cancel frame and waits at most Options.CancelGrace more.
+func (c *Client) await(ctx context.Context, seq uint64, onOutput func(string)) (Result, error) {
 	stream := c.eval
 	stop := context.AfterFunc(ctx, func() {
 		reason := ""

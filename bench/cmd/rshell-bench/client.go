@@ -192,6 +192,7 @@ func connectWorkload(ctx context.Context, a clientArgs, opts transport.Options, 
 	one := func(cache tls.ClientSessionCache) (int64, error) {
 		o := opts
 		o.Trust.SessionCache = cache
+		o.First = &transport.EvalRequest{Src: "1+1"} // as rshell exec sends it
 		dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 		t0 := time.Now()
@@ -199,7 +200,8 @@ func connectWorkload(ctx context.Context, a clientArgs, opts transport.Options, 
 		if err != nil {
 			return 0, err
 		}
-		v, err := c.Eval(ctx, "1+1", nil)
+		r, err := c.FirstResult(ctx, nil)
+		v := r.Value
 		d := time.Since(t0)
 		c.Close()
 		if err != nil {
