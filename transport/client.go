@@ -92,7 +92,7 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 		return nil, DialError(addr, err)
 	}
 	// Go sets TCP_NODELAY on every TCP connection it dials.
-	conn := QuietConn(raw)
+	var conn net.Conn = newCorkConn(QuietConn(raw))
 	if !o.Plaintext {
 		tc := tls.Client(conn, ClientTLSConfig(addr, o.Trust))
 		hctx, cancel := context.WithTimeout(ctx, orDefault(o.HandshakeTimeout, DefaultHandshakeTimeout))
