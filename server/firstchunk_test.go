@@ -212,3 +212,29 @@ func holdAfterFirstFrame(t *testing.T, target string) string {
 	}()
 	return ln.Addr().String()
 }
+
+// A first chunk too big for a frame is not sent, and the connection is
+// made all the same: Exec of the chunk then reports it, as for any chunk.
+func TestFirstChunkTooBig(t *testing.T) {
+	ts := start(t, false, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	o := ts.opts
+	o.MaxFrame = 1 << 10
+	req := transport.EvalRequest{Src: "x = '" + strings.Repeat("y", 2<<10) + "'"}
+	o.First = &req
+	c, err := transport.Dial(ctx, ts.addr, o)
+	if err != nil {
+		t.Fatalf("a first chunk too big for a frame failed the connect: %v", err)
+	}
+	defer c.Close()
+	if c.FirstPending() {
+		t.Fatal("a first chunk too big for a frame was sent")
+	}
+	if _, err := c.Exec(ctx, req, nil); !errors.Is(err, transport.ErrFrameTooLarge) {
+		t.Fatalf("Exec of it: %v", err)
+	}
+	if v, err := c.Eval(ctx, "1 + 1", nil); err != nil || v.Int != 2 {
+		t.Fatalf("the session after: %v %v", v, err)
+	}
+}

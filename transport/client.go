@@ -44,7 +44,8 @@ type Options struct {
 	// an Exec after Dial could (when resuming a session, right after the
 	// attach instead: its chunk numbers are known only then). Its
 	// deadline is First.Deadline alone, not Dial's context's. Read its
-	// outcome with FirstResult.
+	// outcome with FirstResult, when FirstPending says it was sent (a
+	// chunk too big for a frame is not).
 	First *EvalRequest
 }
 
@@ -170,12 +171,15 @@ func (c *Client) abandonFirst(ctx context.Context) {
 	_ = WriteMsg(c.eval, &Msg{T: TCancel, Seq: c.first}, 0)
 }
 
-// sendFirst sends Options.First.
+// sendFirst sends Options.First. One too big to send is not sent, and
+// not a connection error: FirstPending is then false, and Exec of the
+// same chunk reports it, as for any chunk.
 func (c *Client) sendFirst() error {
 	m := c.chunkMsg(context.Background(), *c.opts.First)
 	if err := WriteMsg(c.eval, m, c.opts.MaxFrame); err != nil {
+		c.seq--
 		if errors.Is(err, ErrFrameTooLarge) {
-			return fmt.Errorf("first chunk: %w", err)
+			return nil
 		}
 		return err
 	}
