@@ -69,8 +69,10 @@ func (c *conn) serveEval(st *mux.Stream, r io.Reader, m *transport.Msg) {
 	c.mu.Lock()
 	c.h = h
 	c.mu.Unlock()
+	err := c.write(st, &transport.Msg{T: transport.TAttached, Session: h.id, Secret: h.secret, NS: h.ns, Resumed: resumed, Last: h.lastChunk(), NotRestored: h.takeNotRestored()})
+	// Logged after the answer, which need not wait for it.
 	s.log.Info("session attached", "peer", c.peer, "session", shortID(h.id), "resumed", resumed, "ns", h.ns)
-	if err := c.write(st, &transport.Msg{T: transport.TAttached, Session: h.id, Secret: h.secret, NS: h.ns, Resumed: resumed, Last: h.lastChunk(), NotRestored: h.takeNotRestored()}); err != nil {
+	if err != nil {
 		return
 	}
 
