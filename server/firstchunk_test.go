@@ -2,15 +2,12 @@ package server_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/rshell/rshell/internal/testserver"
 	"github.com/rshell/rshell/server"
 	"github.com/rshell/rshell/transport"
 )
@@ -114,7 +111,7 @@ func TestFirstChunkAttachRefused(t *testing.T) {
 // read the challenge).
 func TestFirstChunkCancelledWithTheConnect(t *testing.T) {
 	ts := start(t, true, nil)
-	proxy := holdAfterFirstFrame(t, ts.addr)
+	proxy := testserver.StartHoldProxy(t, ts.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	o := ts.opts
@@ -156,85 +153,5 @@ func TestFirstChunkCancelledWithTheConnect(t *testing.T) {
 	defer wcancel()
 	if v, err := watcher.Eval(wctx, "2", nil); err != nil || v.Int != 2 {
 		t.Fatalf("the abandoned first chunk still holds the namespace: %v %v", v, err)
-	}
-}
-
-// holdAfterFirstFrame is a one-connection proxy to target that passes the
-// client's bytes and the server's first frame, then holds the server's.
-func holdAfterFirstFrame(t *testing.T, target string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var conns []net.Conn
-	var mu sync.Mutex
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		cc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		sc, err := net.Dial("tcp", target)
-		if err != nil {
-			cc.Close()
-			return
-		}
-		mu.Lock()
-		conns = append(conns, cc, sc)
-		mu.Unlock()
-		wg.Add(2)
-		go func() { defer wg.Done(); _, _ = io.Copy(sc, cc) }()
-		go func() {
-			defer wg.Done()
-			var h [4]byte
-			if _, err := io.ReadFull(sc, h[:]); err != nil {
-				return
-			}
-			body := make([]byte, binary.BigEndian.Uint32(h[:]))
-			if _, err := io.ReadFull(sc, body); err != nil {
-				return
-			}
-			_, _ = cc.Write(append(h[:], body...))
-			_, _ = io.Copy(io.Discard, sc) // held: read, never passed on
-		}()
-	}()
-	return ln.Addr().String()
-}
-
-// A first chunk too big for a frame is not sent, and the connection is
-// made all the same: Exec of the chunk then reports it, as for any chunk.
-func TestFirstChunkTooBig(t *testing.T) {
-	ts := start(t, false, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	o := ts.opts
-	o.MaxFrame = 1 << 10
-	req := transport.EvalRequest{Src: "x = '" + strings.Repeat("y", 2<<10) + "'"}
-	o.First = &req
-	c, err := transport.Dial(ctx, ts.addr, o)
-	if err != nil {
-		t.Fatalf("a first chunk too big for a frame failed the connect: %v", err)
-	}
-	defer c.Close()
-	if c.FirstPending() {
-		t.Fatal("a first chunk too big for a frame was sent")
-	}
-	if _, err := c.Exec(ctx, req, nil); !errors.Is(err, transport.ErrFrameTooLarge) {
-		t.Fatalf("Exec of it: %v", err)
-	}
-	if v, err := c.Eval(ctx, "1 + 1", nil); err != nil || v.Int != 2 {
-		t.Fatalf("the session after: %v %v", v, err)
 	}
 }
