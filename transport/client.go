@@ -160,33 +160,6 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 	return c, nil
 }
 
-// abandonFirst cancels Options.First when Dial gives up because ctx is
-// done after sending it: the chunk may have started, and whoever cancelled
-// the connect wants it stopped. Best effort, within 100 ms.
-func (c *Client) abandonFirst(ctx context.Context) {
-	if c.first == 0 || ctx.Err() == nil {
-		return
-	}
-	_ = c.conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
-	_ = WriteMsg(c.eval, &Msg{T: TCancel, Seq: c.first}, 0)
-}
-
-// sendFirst sends Options.First. One too big to send is not sent, and
-// not a connection error: FirstPending is then false, and Exec of the
-// same chunk reports it, as for any chunk.
-func (c *Client) sendFirst() error {
-	m := c.chunkMsg(context.Background(), *c.opts.First)
-	if err := WriteMsg(c.eval, m, c.opts.MaxFrame); err != nil {
-		c.seq--
-		if errors.Is(err, ErrFrameTooLarge) {
-			return nil
-		}
-		return err
-	}
-	c.first = m.Seq
-	return nil
-}
-
 // seqBase is a random chunk number in [2^32, 2^52): far from every other
 // client's, and exact as a float64 for JSON consumers.
 func seqBase() uint64 {
@@ -393,30 +366,6 @@ func (c *Client) Exec(ctx context.Context, req EvalRequest, onOutput func(string
 		return Result{Seq: m.Seq}, c.lost(err)
 	}
 	return c.await(ctx, m.Seq, onOutput)
-}
-
-// FirstResult waits for the outcome of Options.First, as Exec does for
-// its chunk (cancelling ctx cancels the chunk).
-func (c *Client) FirstResult(ctx context.Context, onOutput func(string)) (Result, error) {
-	c.evalMu.Lock()
-	defer c.evalMu.Unlock()
-	if c.eval == nil {
-		return Result{}, ErrClosed
-	}
-	seq := c.first
-	if seq == 0 {
-		return Result{}, errors.New("no first chunk to wait for: Options.First was not set, or its result was read")
-	}
-	c.first = 0
-	return c.await(ctx, seq, onOutput)
-}
-
-// FirstPending reports whether Options.First was sent and its outcome not
-// yet read.
-func (c *Client) FirstPending() bool {
-	c.evalMu.Lock()
-	defer c.evalMu.Unlock()
-	return c.first != 0
 }
 
 // chunkMsg numbers req as the next chunk; its deadline is the sooner of
