@@ -93,13 +93,15 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 		return nil, DialError(addr, err)
 	}
 	// Go sets TCP_NODELAY on every TCP connection it dials.
-	var conn net.Conn = newCorkConn(QuietConn(raw))
+	cork := newCorkConn(QuietConn(raw))
+	var conn net.Conn = cork
 	if !o.Plaintext {
 		tc := tls.Client(conn, ClientTLSConfig(addr, o.Trust))
 		hctx, cancel := context.WithTimeout(ctx, orDefault(o.HandshakeTimeout, DefaultHandshakeTimeout))
 		err := tc.HandshakeContext(hctx)
 		cancel()
 		if err != nil {
+			cork.sendHeld() // the alert saying why (a certificate not the pinned one)
 			raw.Close()
 			return nil, tlsError(addr, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // corkConn holds a new connection's writes from its first read to its
@@ -66,6 +67,20 @@ func (c *corkConn) Read(p []byte) (int, error) {
 	}
 	c.mu.Unlock()
 	return c.Conn.Read(p)
+}
+
+// sendHeld sends what is held, if anything, within 100 ms: for a
+// connection about to be closed without another read (a TLS alert after a
+// failed handshake, which tells the server why).
+func (c *corkConn) sendHeld() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.held) > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = c.Conn.Write(c.held)
+		c.held = nil
+	}
+	c.state.Store(corkDone)
 }
 
 // NetConn is the connection it wraps (the multiplexer closes the bottom
