@@ -136,6 +136,7 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 	close(gated.gate)
 	if err != nil {
 		c.abandonFirst(ctx)
+		cork.sendHeld() // a last word the handshake wrote (the hello of a client of another version)
 		conn.Close()
 		if c.mux != nil {
 			c.mux.Close()
