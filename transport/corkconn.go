@@ -9,8 +9,9 @@ import (
 
 // corkConn holds a new connection's writes from its first read to its
 // next one, then writes them at once: one system call and one segment
-// for the client's TLS Finished, its hello, its attach and its first
-// chunk, instead of four, and the server finds them all in one read.
+// for the client's TLS Finished, its hello, its attach (a stream's opening
+// and a frame) and its first chunk, instead of five (strace of rshell
+// exec), and the server finds them all in one read.
 // From then on it passes writes and reads straight through.
 //
 // A read always sends what is held first, so nothing held can be waited
