@@ -17,7 +17,9 @@ import (
 // runs although the client never hears that its hello was accepted.
 func TestExecSendsItsChunkWithTheHello(t *testing.T) {
 	f := startFleet(t, 1, true, "")
-	proxy := testserver.StartHoldProxy(t, f.servers[0].addr)
+	hold := testserver.StartCutProxy(t, f.servers[0].addr)
+	hold.HoldAfterFirstFrame()
+	proxy := hold.Addr()
 	cfg, err := os.ReadFile(f.config)
 	if err != nil {
 		t.Fatal(err)

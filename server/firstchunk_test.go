@@ -111,7 +111,9 @@ func TestFirstChunkAttachRefused(t *testing.T) {
 // read the challenge).
 func TestFirstChunkCancelledWithTheConnect(t *testing.T) {
 	ts := start(t, true, nil)
-	proxy := testserver.StartHoldProxy(t, ts.addr)
+	hold := testserver.StartCutProxy(t, ts.addr)
+	hold.HoldAfterFirstFrame()
+	proxy := hold.Addr()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	o := ts.opts

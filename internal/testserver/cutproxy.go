@@ -1,6 +1,8 @@
 package testserver
 
 import (
+	"encoding/binary"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ type CutProxy struct {
 
 	mu    sync.Mutex
 	cut   bool
+	hold  bool // the server's bytes after its first frame are swallowed (HoldAfterFirstFrame)
 	conns []net.Conn
 	wg    sync.WaitGroup
 }
@@ -51,10 +54,15 @@ func (p *CutProxy) accept() {
 		}
 		p.mu.Lock()
 		p.conns = append(p.conns, c, s)
+		hold := p.hold
 		p.mu.Unlock()
 		p.wg.Add(2)
 		go p.pump(s, c)
-		go p.pump(c, s)
+		if hold {
+			go p.pumpFirstFrame(c, s)
+		} else {
+			go p.pump(c, s)
+		}
 	}
 }
 
@@ -80,6 +88,35 @@ func (p *CutProxy) pump(dst, src net.Conn) {
 			return
 		}
 	}
+}
+
+// HoldAfterFirstFrame makes the connections made from now on pass the
+// server's first frame (a 4-byte big-endian length, then that many bytes:
+// a plaintext server's challenge) and swallow the rest of what the server
+// sends, while the client's bytes still go through: a client waiting for
+// its welcome never gets it, while the server serves what it sent.
+func (p *CutProxy) HoldAfterFirstFrame() {
+	p.mu.Lock()
+	p.hold = true
+	p.mu.Unlock()
+}
+
+// pumpFirstFrame copies src's first frame to dst, then swallows src.
+func (p *CutProxy) pumpFirstFrame(dst, src net.Conn) {
+	defer p.wg.Done()
+	var h [4]byte
+	if _, err := io.ReadFull(src, h[:]); err != nil {
+		dst.Close()
+		return
+	}
+	body := make([]byte, binary.BigEndian.Uint32(h[:]))
+	if _, err := io.ReadFull(src, body); err != nil {
+		dst.Close()
+		return
+	}
+	_, _ = dst.Write(append(h[:], body...))
+	_, _ = io.Copy(io.Discard, src)
+	dst.Close()
 }
 
 // SetCut cuts the link (true) or lets bytes through again (false).
