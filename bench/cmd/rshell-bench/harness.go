@@ -217,6 +217,10 @@ func (h *harness) startRShell(ctx context.Context, cpus, name string) (*rsServer
 type rpServer struct {
 	p    *proc
 	port int
+	// caFile, when not "", is the certificate of a server started with
+	// RPyC's own TLS (rpyc_classic --ssl-certfile/--ssl-keyfile); clients
+	// connect with rpyc.classic.ssl_connect and verify against it.
+	caFile string
 }
 
 func freePort() (int, error) {
@@ -228,12 +232,24 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (h *harness) startRPyC(ctx context.Context, cpus string) (*rpServer, error) {
+// startRPyC starts rpyc_classic; with withTLS, over RPyC's own TLS, with a
+// self-signed ECDSA P-256 certificate made as rshell makes its own.
+func (h *harness) startRPyC(ctx context.Context, cpus string, withTLS bool) (*rpServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	p, err := start(ctx, cpus, pythonPath, h.rpycServer, "--host", "127.0.0.1", "-p", strconv.Itoa(port), "-q")
+	args := []string{h.rpycServer, "--host", "127.0.0.1", "-p", strconv.Itoa(port), "-q"}
+	var caFile string
+	if withTLS {
+		dir := filepath.Join(h.tmp, "rpyc-tls")
+		if _, err := transport.LoadOrCreateCert(dir); err != nil {
+			return nil, fmt.Errorf("certificate for RPyC's TLS: %w", err)
+		}
+		caFile = filepath.Join(dir, "cert.pem")
+		args = append(args, "--ssl-certfile", caFile, "--ssl-keyfile", filepath.Join(dir, "key.pem"))
+	}
+	p, err := start(ctx, cpus, pythonPath, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +258,7 @@ func (h *harness) startRPyC(ctx context.Context, cpus string) (*rpServer, error)
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 		if err == nil {
 			c.Close()
-			return &rpServer{p: p, port: port}, nil
+			return &rpServer{p: p, port: port, caFile: caFile}, nil
 		}
 		if time.Now().After(deadline) {
 			p.stop()
@@ -260,8 +276,12 @@ func (h *harness) rsClientProc(ctx context.Context, cpus string, s *rsServer, w 
 }
 
 func (h *harness) rpClientProc(ctx context.Context, cpus string, s *rpServer, w string, n, reps int) (*proc, error) {
-	return start(ctx, cpus, pythonPath, h.rpycScript, "--port", strconv.Itoa(s.port), "--workload", w,
-		"--n", strconv.Itoa(n), "--reps", strconv.Itoa(reps), "--dur", strconv.FormatFloat(h.cfg.dur.Seconds(), 'f', 3, 64))
+	args := []string{h.rpycScript, "--port", strconv.Itoa(s.port), "--workload", w,
+		"--n", strconv.Itoa(n), "--reps", strconv.Itoa(reps), "--dur", strconv.FormatFloat(h.cfg.dur.Seconds(), 'f', 3, 64)}
+	if s.caFile != "" {
+		args = append(args, "--ssl-ca", s.caFile)
+	}
+	return start(ctx, cpus, pythonPath, args...)
 }
 
 // collect reads a client's JSON result and waits for it to exit.

@@ -100,13 +100,22 @@ func goals(r *run, idleN int) {
 		case x.name == "connect_first_eval_resumed":
 			ratio(x)
 			atMost(x, 0.4)
-			x.goal = "≤ 0.4× RPyC connect"
+			x.goal = "≤ 0.4× RPyC without TLS"
 		case x.name == "eval_rtt":
 			ratio(x)
 			atMost(x, 0.8)
 		case x.name == "connect_first_eval":
 			ratio(x)
 			atMost(x, 0.6)
+			x.goal = "≤ 0.6× RPyC without TLS"
+		case x.name == "connect_first_eval_rpyc_tls":
+			ratio(x)
+			atMost(x, 0.6)
+			x.goal = "≤ 0.6× RPyC over TLS"
+		case x.name == "connect_first_eval_resumed_rpyc_tls":
+			ratio(x)
+			atMost(x, 0.4)
+			x.goal = "≤ 0.4× RPyC over TLS"
 		case x.name == "replicate_N100000":
 			ratio(x)
 			atMost(x, 0.25)

@@ -36,8 +36,13 @@ def main():
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--dur", type=float, default=1.0)
+    ap.add_argument("--ssl-ca", help="connect over RPyC's TLS, verifying the server against this certificate")
     a = ap.parse_args()
-    connect = lambda: rpyc.classic.connect(a.host, a.port)
+    if a.ssl_ca:
+        # As RPyC documents it: a new ssl.SSLContext per connection.
+        connect = lambda: rpyc.classic.ssl_connect(a.host, a.port, ca_certs=a.ssl_ca)
+    else:
+        connect = lambda: rpyc.classic.connect(a.host, a.port)
     r = {}
 
     if a.workload == "connect":

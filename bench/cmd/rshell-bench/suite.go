@@ -87,7 +87,7 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 	defer rs.p.stop()
 	var rp *rpServer
 	if h.rpycServer != "" {
-		if rp, err = h.startRPyC(ctx, sc); err != nil {
+		if rp, err = h.startRPyC(ctx, sc, false); err != nil {
 			return res, err
 		}
 		defer rp.p.stop()
@@ -146,6 +146,31 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 			cr.rp = cf.rp
 		}
 		progress("connect_first_eval: rshell %s (resumed %s), RPyC %s [%s]", fmtTime(cf.rs.median), fmtTime(cr.rs.median), fmtTime(cf.rp.median), since(t0))
+	}
+
+	// The same rshell samples against RPyC over its own TLS (rpyc_classic
+	// --ssl-certfile/--ssl-keyfile, clients verifying with ssl_connect).
+	if rp != nil && (want("connect_first_eval") || want("connect_first_eval_resumed")) {
+		t0 := time.Now()
+		cf, cr := res.get("connect_first_eval"), res.get("connect_first_eval_resumed")
+		tf, tr := res.add("connect_first_eval_rpyc_tls", "time"), res.add("connect_first_eval_resumed_rpyc_tls", "time")
+		tf.rs, tr.rs = cf.rs, cr.rs
+		rpTLS, err := h.startRPyC(ctx, sc, true)
+		if err != nil {
+			return res, err
+		}
+		r, err := runOne(ctx, func(ctx context.Context) (*proc, error) {
+			return h.rpClientProc(ctx, cc, rpTLS, "connect", pick(50, 3), 0)
+		})
+		rpTLS.p.stop()
+		if err != nil {
+			tf.rp.note, tr.rp.note = "failed", "failed"
+			res.notes = append(res.notes, fmt.Sprintf("RPyC over TLS failed: %v", err))
+		} else {
+			tf.rp = statOf(r.Samples)
+			tr.rp = tf.rp
+		}
+		progress("connect_first_eval vs RPyC over TLS: RPyC %s [%s]", fmtTime(tf.rp.median), since(t0))
 	}
 
 	// Request/response workloads.
