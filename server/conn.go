@@ -85,9 +85,10 @@ func (c *conn) handshake() (m *mux.Session) {
 		refuse(c.raw, s.cfg.TLS, transport.KindAuth, fmt.Sprintf("too many failed attempts from your address — try again in %s", wait.Round(time.Second)))
 		return
 	}
-	nc := transport.QuietConn(c.raw)
+	under := transport.QuietConn(c.raw) // the connection TLS sees: the gate's key
+	nc := under
 	if s.cfg.TLS != nil {
-		nc = tls.Server(nc, s.cfg.TLS)
+		nc = tls.Server(under, s.cfg.TLS)
 	}
 	logged := false
 	refused := func(agent string, err error) {
@@ -104,7 +105,7 @@ func (c *conn) handshake() (m *mux.Session) {
 	}
 	agent, err := transport.ServerHandshake(nc, s.cfg.Token, &s.info, "rshell "+Version, s.cfg.HandshakeTimeout, refused)
 	if s.gate != nil {
-		s.gate.done(c.raw)
+		s.gate.done(under)
 	}
 	if err != nil {
 		if !logged {

@@ -31,11 +31,18 @@ import (
 type handshakeGate struct {
 	slots   chan struct{}
 	wait    time.Duration
-	holders sync.Map                    // net.Conn -> time.Time: connections holding a slot, since when
+	holders sync.Map                    // net.Conn -> holder: connections holding a slot
 	after   func(time.Duration, func()) // time.AfterFunc; tests record it
 
 	queued atomic.Int32  // ClientHellos waiting for a slot
 	room   chan struct{} // a token when one stopped waiting (accepting)
+}
+
+// holder is a connection's hold on a slot: since when, and how to stop the
+// release that the end of its handshake would otherwise run.
+type holder struct {
+	since time.Time
+	stop  func() bool
 }
 
 // maxQueuedPerSlot bounds the ClientHellos waiting for a slot, per slot,
@@ -94,8 +101,11 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 		select {
 		case g.slots <- struct{}{}:
 			g.dequeued()
-			g.holders.Store(hi.Conn, time.Now())
-			context.AfterFunc(hi.Context(), func() { g.done(hi.Conn) })
+			// If the handshake ends before the server's flight is out,
+			// its context's end gives the slot back. done stops that,
+			// so a handshake that gets that far costs no goroutine.
+			conn := hi.Conn
+			g.holders.Store(conn, holder{since: time.Now(), stop: context.AfterFunc(hi.Context(), func() { g.done(conn) })})
 		case <-t.C:
 			g.dequeued()
 			return nil, errHandshakeBusy
@@ -142,7 +152,11 @@ func (g *handshakeGate) done(conn net.Conn) {
 	if !ok {
 		return
 	}
-	if d := min(time.Since(v.(time.Time)), maxPace); d > 0 {
+	h := v.(holder)
+	if h.stop != nil {
+		h.stop()
+	}
+	if d := min(time.Since(h.since), maxPace); d > 0 {
 		g.after(d, func() { <-g.slots })
 		return
 	}

@@ -2,9 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
+	"runtime/metrics"
 	"testing"
 	"time"
+
+	"github.com/rshell/rshell/transport"
 )
 
 // TestHandshakeSlotPaced: a slot held for d comes back d after the
@@ -20,7 +24,7 @@ func TestHandshakeSlotPaced(t *testing.T) {
 	defer b.Close()
 	for i, held := range []time.Duration{2 * time.Millisecond, time.Second} {
 		g.slots <- struct{}{}
-		g.holders.Store(a, time.Now().Add(-held))
+		g.holders.Store(a, holder{since: time.Now().Add(-held)})
 		g.done(a)
 		g.done(a) // a second done for the same slot gives nothing back
 		select {
@@ -65,4 +69,56 @@ func TestAcceptingWaitsForTheGateQueue(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	g.accepting(ctx)
+}
+
+// TestHandshakeSlotCostsNoGoroutine: a handshake that gets its slot and
+// sends its flight gives the slot back itself, and stops the release its
+// end would otherwise run (on a goroutine of its own, one per connection
+// a storm makes). Only the pacing release is left, recorded here.
+func TestHandshakeSlotCostsNoGoroutine(t *testing.T) {
+	cert, err := transport.LoadOrCreateCert(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newHandshakeGate(1, time.Second)
+	var paced []func()
+	g.after = func(_ time.Duration, f func()) { paced = append(paced, f) }
+	scfg := g.config(transport.ServerTLSConfig(cert, nil))
+	ccfg := transport.ClientTLSConfig("127.0.0.1:1", transport.TrustOptions{Fingerprint: transport.Fingerprint(cert.Certificate[0])})
+
+	var created uint64
+	for range 3 { // another test's timer may start a goroutine meanwhile
+		a, b := net.Pipe()
+		srv := make(chan error, 1)
+		start := make(chan struct{})
+		go func() {
+			<-start
+			srv <- tls.Server(b, scfg).Handshake()
+		}()
+		before := goroutinesCreated()
+		close(start)
+		cerr := tls.Client(a, ccfg).Handshake()
+		serr := <-srv
+		created = goroutinesCreated() - before
+		a.Close()
+		b.Close()
+		if cerr != nil || serr != nil {
+			t.Fatalf("handshake: client %v, server %v", cerr, serr)
+		}
+		if len(paced) != 1 {
+			t.Fatalf("%d paced releases of the slot, want 1", len(paced))
+		}
+		paced[0]()
+		paced = nil
+		if created == 0 {
+			return
+		}
+	}
+	t.Fatalf("a gated handshake started %d goroutines, want 0", created)
+}
+
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

@@ -23,8 +23,8 @@ type MuxOptions struct {
 	// OnStream, if set, takes each stream the peer opens (on the session's
 	// reader goroutine: it must not block); else they wait for Accept.
 	OnStream func(*mux.Stream)
-	// OnClose, if set, runs once, on a goroutine of its own, when the
-	// session ends.
+	// OnClose, if set, runs once when the session ends, on its reader
+	// goroutine as that ends (it may block).
 	OnClose func(error)
 }
 

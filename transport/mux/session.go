@@ -32,8 +32,9 @@ type Config struct {
 	// every stream the peer opens, and must not block (start a goroutine).
 	// Without it, such streams wait for Accept.
 	OnStream func(*Stream)
-	// OnClose, if set, is called once, on a goroutine of its own, when the
-	// session has ended, with the reason (Err).
+	// OnClose, if set, is called once when the session has ended, with the
+	// reason (Err), on the reader goroutine as it ends: it may block, and
+	// no frame is read any more.
 	OnClose func(error)
 }
 
@@ -247,9 +248,8 @@ func (s *Session) closeWith(err error) {
 		// every stream ends, so the alert adds nothing.
 		rawConn(s.conn).Close()
 		s.conn.Close()
-		if s.cfg.OnClose != nil {
-			go s.cfg.OnClose(err)
-		}
+		// OnClose runs on the reader goroutine as it ends (recvLoop),
+		// which the closed connection ends at once.
 	})
 }
 

@@ -103,6 +103,10 @@ func (st *Stream) Read(p []byte) (int, error) {
 		case st.s.IsClosed():
 			return 0, ErrSessionClosed
 		}
+		// About to wait for the peer: first send what the reader left
+		// for a writer (the ACK of this stream among it), as the peer
+		// may be waiting for it.
+		st.s.flushDeferred()
 		if err := st.wait(st.readCh, dl); err != nil {
 			return 0, err
 		}

@@ -87,6 +87,30 @@ func (s *Session) sendControl(h header) {
 	}
 }
 
+// deferControl queues a frame for the next writer without a flusher: for
+// the ACK of a stream that OnStream takes, whose handler writes or waits
+// to read soon (Stream.Read sends it before waiting: flushDeferred). A
+// flusher goroutine per stream opened was a tenth of the goroutine runs a
+// short connection costs the server.
+func (s *Session) deferControl(h header) {
+	s.cmu.Lock()
+	s.ctl = append(s.ctl, h)
+	s.cmu.Unlock()
+}
+
+// flushDeferred writes the queued control frames, if any, unless a
+// flusher is on its way.
+func (s *Session) flushDeferred() {
+	s.cmu.Lock()
+	pending := len(s.ctl) > 0 && !s.flushing
+	s.cmu.Unlock()
+	if pending {
+		s.wmu.Lock()
+		_ = s.flushCtlLocked()
+		s.wmu.Unlock()
+	}
+}
+
 // flushCtlLocked writes every queued control frame in one Write. Taking the
 // queue clears flushing: frames queued after that start a new flusher (one
 // already started finds the queue empty and is done).
@@ -115,15 +139,24 @@ func isTimeout(err error) bool {
 // payloads to their streams.
 
 func (s *Session) recvLoop() {
+	s.closeWith(s.readFrames())
+	// Every end of the session closes the connection, so this goroutine
+	// always gets here, and OnClose costs no goroutine of its own.
+	if s.cfg.OnClose != nil {
+		s.cfg.OnClose(s.Err())
+	}
+}
+
+// readFrames reads and handles frames until the connection or a frame
+// fails, and says why.
+func (s *Session) readFrames() error {
 	var h header
 	for {
 		if _, err := io.ReadFull(s.r, h[:]); err != nil {
-			s.closeWith(readErr(err))
-			return
+			return readErr(err)
 		}
 		if err := s.handle(h); err != nil {
-			s.closeWith(err)
-			return
+			return err
 		}
 	}
 }
@@ -189,7 +222,12 @@ func (s *Session) handleStream(h header) error {
 		return s.discard(h)
 	}
 	if opened {
-		s.sendControl(newHeader(typeWindowUpdate, flagACK, id, s.cfg.Window-initialWindow))
+		ack := newHeader(typeWindowUpdate, flagACK, id, s.cfg.Window-initialWindow)
+		if s.cfg.OnStream != nil {
+			s.deferControl(ack)
+		} else {
+			s.sendControl(ack)
+		}
 	}
 	if h.typ() == typeWindowUpdate {
 		st.grow(n)

@@ -1,0 +1,79 @@
+package mux
+
+import (
+	"io"
+	"runtime/metrics"
+	"testing"
+)
+
+// goroutinesCreated is how many goroutines the process has started so far.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// TestShortStreamCostsOnlyItsHandler: on a session with OnStream, a
+// request on a new stream, its answer and the end of the connection start
+// no goroutine but the handler OnStream starts. The ACK of the new stream
+// goes out with the handler's answer (a flusher goroutine per stream used
+// to send it), and OnClose runs on the ending reader (it had a goroutine
+// of its own). A connection storm's server paid both per connection.
+//
+// Other tests' timers may start a goroutine meanwhile, so a count that is
+// off gets two more tries.
+func TestShortStreamCostsOnlyItsHandler(t *testing.T) {
+	var opened, closed uint64
+	for range 3 {
+		opened, closed = shortStreamGoroutines(t)
+		if opened == 1 && closed == 0 {
+			return
+		}
+	}
+	t.Fatalf("a stream's request and answer started %d goroutines (want 1, its handler); the end of the connection %d (want 0)", opened, closed)
+}
+
+func shortStreamGoroutines(t *testing.T) (opened, closed uint64) {
+	handled := make(chan struct{}, 1)
+	onClose := make(chan error, 1)
+	scfg := Config{
+		OnStream: func(st *Stream) {
+			go func() {
+				defer func() { handled <- struct{}{} }()
+				defer st.Close()
+				b := make([]byte, 16)
+				if _, err := io.ReadFull(st, b); err != nil {
+					return
+				}
+				_, _ = st.Write(b)
+			}()
+		},
+		OnClose: func(err error) { onClose <- err },
+	}
+	c, s := pair(t, overTCP, Config{}, scfg)
+
+	before := goroutinesCreated()
+	st, err := c.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pattern(7, 16)
+	if _, err := st.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEqual(t, "answer", got, want)
+	recv(t, handled, "the handler's end")
+	st.Close()
+	opened = goroutinesCreated() - before
+
+	before = goroutinesCreated()
+	c.Close()
+	waitClosed(t, s)
+	recv(t, onClose, "OnClose")
+	closed = goroutinesCreated() - before
+	return opened, closed
+}
