@@ -430,9 +430,9 @@ func (s *shell) fanClient(ctx context.Context, h *host) (*transport.Client, erro
 func (s *shell) classifyDial(ctx context.Context, r *fanResult, err error) {
 	if ctx.Err() != nil {
 		r.status, r.why = fanCancelled, "cancelled before it was reached"
-		if s.first != nil {
+		if errors.Is(err, transport.ErrFirstCancelled) {
 			// rshell exec's chunk leaves with the hello (transport.Options.First).
-			r.why = "cancelled while connecting (a chunk already sent was cancelled too)"
+			r.why = "cancelled while connecting (its chunk, already sent, was cancelled too)"
 		}
 		return
 	}

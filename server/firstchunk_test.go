@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -150,10 +151,52 @@ func TestFirstChunkCancelledWithTheConnect(t *testing.T) {
 	dcancel()
 	if err := <-dialed; err == nil {
 		t.Fatal("the connect succeeded through a proxy that held the server's answer")
+	} else if !errors.Is(err, transport.ErrFirstCancelled) {
+		t.Fatalf("the connect's error does not say its chunk was cancelled: %v", err)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer wcancel()
 	if v, err := watcher.Eval(wctx, "2", nil); err != nil || v.Int != 2 {
 		t.Fatalf("the abandoned first chunk still holds the namespace: %v %v", v, err)
+	}
+}
+
+// TestConnectCancelledBeforeTheFirstChunk: a connect given up before its
+// chunk was sent (here: the server never answers the TCP connection's
+// TLS) says nothing of a chunk cancelled.
+func TestConnectCancelledBeforeTheFirstChunk(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	ts := start(t, false, nil)
+	o := ts.opts
+	o.First = &transport.EvalRequest{Src: "1"}
+	ctx, cancel := context.WithCancel(context.Background())
+	dialed := make(chan error, 1)
+	go func() {
+		c, err := transport.Dial(ctx, ln.Addr().String(), o)
+		if err == nil {
+			c.Close()
+		}
+		dialed <- err
+	}()
+	silent := <-accepted // TCP is up; TLS waits for a server that says nothing
+	if silent != nil {
+		defer silent.Close()
+	}
+	cancel()
+	err = <-dialed
+	if err == nil || errors.Is(err, transport.ErrFirstCancelled) {
+		t.Fatalf("a connect cancelled in its TLS handshake: %v", err)
 	}
 }

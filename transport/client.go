@@ -135,20 +135,20 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 	stop()
 	close(gated.gate)
 	if err != nil {
-		c.abandonFirst(ctx)
+		err = c.abandonFirst(ctx, fmt.Errorf("connect to %s: %w", addr, err))
 		cork.sendHeld() // a last word the handshake wrote (the hello of a client of another version)
 		conn.Close()
 		if c.mux != nil {
 			c.mux.Close()
 		}
-		return nil, fmt.Errorf("connect to %s: %w", addr, err)
+		return nil, err
 	}
 	c.info = *info
 	if o.NoAttach {
 		return c, nil
 	}
 	if err := c.readAttached(ctx); err != nil {
-		c.abandonFirst(ctx)
+		err = c.abandonFirst(ctx, err)
 		c.Close()
 		return nil, err
 	}

@@ -9,15 +9,28 @@ import (
 // A first chunk (Options.First) rides in the same flight as the hello and
 // the attach: see Dial, and PROTOCOL.md.
 
+// ErrFirstCancelled is in the chain of Dial's error when Options.First had
+// been sent before the connect was given up (ctx done), and a cancel was
+// sent after it: the chunk may have started.
+var ErrFirstCancelled = errors.New("the chunk sent with the connect was cancelled")
+
+// firstCancelled is err, also matching ErrFirstCancelled; its message is
+// err's.
+type firstCancelled struct{ error }
+
+func (e firstCancelled) Unwrap() []error { return []error{e.error, ErrFirstCancelled} }
+
 // abandonFirst cancels Options.First when Dial gives up because ctx is
 // done after sending it: the chunk may have started, and whoever cancelled
-// the connect wants it stopped. Best effort, within 100 ms.
-func (c *Client) abandonFirst(ctx context.Context) {
+// the connect wants it stopped. Best effort, within 100 ms. It returns err,
+// marked with ErrFirstCancelled when it sent the cancel.
+func (c *Client) abandonFirst(ctx context.Context, err error) error {
 	if c.first == 0 || ctx.Err() == nil {
-		return
+		return err
 	}
 	_ = c.conn.SetDeadline(time.Now().Add(100 * time.Millisecond))
 	_ = WriteMsg(c.eval, &Msg{T: TCancel, Seq: c.first}, 0)
+	return firstCancelled{err}
 }
 
 // sendFirst sends Options.First. One too big to send is not sent, and
