@@ -55,6 +55,14 @@ type config struct {
 // want says whether metric is selected by -only.
 func (c config) want(metric string) bool { return len(c.only) == 0 || c.only[metric] }
 
+// settleLimit bounds the wait for a quiet machine before each placement.
+func (c config) settleLimit() time.Duration {
+	if c.quick {
+		return 2 * time.Second
+	}
+	return 20 * time.Second
+}
+
 func main() {
 	var (
 		role                        = flag.String("role", "", "internal: the part this process plays (rshell-client, rshell-server, floor-server, floor-client, healthy, attacker)")
@@ -205,17 +213,23 @@ func orchestrate(cfg config, placement string) (err error) {
 	// processes, 10,000 connections and RPyC's 10,000 threads being torn
 	// down) its worst case was 2.3-4.9 ms in three full runs, against
 	// 1.06-1.50 ms in six runs of it alone, of the same code.
+	settled := settle(cfg.settleLimit())
+	fmt.Fprintln(os.Stderr, "settle:", settled)
 	free, err := h.runFree(ctx)
 	if err != nil {
 		return fmt.Errorf("placement free: %w", err)
 	}
+	free.notes = append([]string{"before it: " + settled}, free.notes...)
 	rep.free = free
 	for i, pl := range cfg.placements {
 		if cfg.onlyAdversarial() {
 			break
 		}
+		settled := settle(cfg.settleLimit())
+		fmt.Fprintln(os.Stderr, "settle:", settled)
 		res, err := h.runPlacement(ctx, pl, i == 0 && !cfg.skipIdle)
 		if res != nil {
+			res.notes = append([]string{"before it: " + settled}, res.notes...)
 			rep.runs = append(rep.runs, res)
 		}
 		if err != nil {
@@ -223,6 +237,7 @@ func orchestrate(cfg config, placement string) (err error) {
 		}
 	}
 	if cfg.wantAdversarial("") {
+		fmt.Fprintln(os.Stderr, "settle:", settle(cfg.settleLimit()))
 		if rep.adv, err = h.adversarial(ctx); err != nil {
 			return fmt.Errorf("adversarial: %w", err)
 		}
