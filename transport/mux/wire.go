@@ -99,16 +99,28 @@ func (s *Session) deferControl(h header) {
 }
 
 // flushDeferred writes the queued control frames, if any, unless a
-// flusher is on its way.
+// flusher is on its way. If a writer holds the connection (a slow peer
+// can keep it for up to the write timeout), a flusher goroutine waits for
+// it instead, so that a read's own deadline still holds.
 func (s *Session) flushDeferred() {
 	s.cmu.Lock()
-	pending := len(s.ctl) > 0 && !s.flushing
-	s.cmu.Unlock()
-	if pending {
-		s.wmu.Lock()
-		_ = s.flushCtlLocked()
-		s.wmu.Unlock()
+	if len(s.ctl) == 0 || s.flushing {
+		s.cmu.Unlock()
+		return
 	}
+	if !s.wmu.TryLock() {
+		s.flushing = true
+		s.cmu.Unlock()
+		go func() {
+			s.wmu.Lock()
+			_ = s.flushCtlLocked()
+			s.wmu.Unlock()
+		}()
+		return
+	}
+	s.cmu.Unlock()
+	_ = s.flushCtlLocked()
+	s.wmu.Unlock()
 }
 
 // flushCtlLocked writes every queued control frame in one Write. Taking the

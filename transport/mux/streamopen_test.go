@@ -4,6 +4,7 @@ import (
 	"io"
 	"runtime/metrics"
 	"testing"
+	"time"
 )
 
 // goroutinesCreated is how many goroutines the process has started so far.
@@ -76,4 +77,42 @@ func shortStreamGoroutines(t *testing.T) (opened, closed uint64) {
 	recv(t, onClose, "OnClose")
 	closed = goroutinesCreated() - before
 	return opened, closed
+}
+
+// TestStreamAckedWhenItsHandlerWaitsToRead: the ACK of a stream OnStream
+// takes carries the rest of the server's window. A handler that reads a
+// whole upload before it writes anything gets it all: the ACK goes out
+// when the handler first waits to read, not only with its first write
+// (the client could otherwise send only the initial 256 KiB, and the
+// handler would wait for the rest, neither side moving).
+func TestStreamAckedWhenItsHandlerWaitsToRead(t *testing.T) {
+	const size = 1 << 20
+	got := make(chan int, 1)
+	scfg := Config{
+		Window: 4 * initialWindow,
+		OnStream: func(st *Stream) {
+			go func() {
+				defer st.Close()
+				b, _ := io.ReadAll(st)
+				got <- len(b)
+			}()
+		},
+	}
+	c, _ := pair(t, overTCP, Config{}, scfg)
+	st, err := c.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetWriteDeadline(time.Now().Add(failSafe)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(pattern(3, size)); err != nil {
+		t.Fatalf("writing %d bytes before the handler writes anything: %v", size, err)
+	}
+	if err := st.Close(); err != nil { // our side: the handler reads EOF
+		t.Fatal(err)
+	}
+	if n := recv(t, got, "the handler's read"); n != size {
+		t.Fatalf("the handler read %d bytes of %d", n, size)
+	}
 }
