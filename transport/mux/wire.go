@@ -79,12 +79,15 @@ func (s *Session) sendControl(h header) {
 	s.flushing = true
 	s.cmu.Unlock()
 	if start {
-		go func() {
-			s.wmu.Lock()
-			_ = s.flushCtlLocked()
-			s.wmu.Unlock()
-		}()
+		go s.flushCtl()
 	}
+}
+
+// flushCtl writes the queued control frames when the connection is free.
+func (s *Session) flushCtl() {
+	s.wmu.Lock()
+	_ = s.flushCtlLocked()
+	s.wmu.Unlock()
 }
 
 // deferControl queues a frame for the next writer without a flusher: for
@@ -111,11 +114,7 @@ func (s *Session) flushDeferred() {
 	if !s.wmu.TryLock() {
 		s.flushing = true
 		s.cmu.Unlock()
-		go func() {
-			s.wmu.Lock()
-			_ = s.flushCtlLocked()
-			s.wmu.Unlock()
-		}()
+		go s.flushCtl()
 		return
 	}
 	s.cmu.Unlock()
