@@ -26,6 +26,7 @@ type conn struct {
 	pauseUntil atomic.Int64 // unix nanoseconds: reading stops until then (BadFramePause)
 	pinging    atomic.Bool
 
+	setup   *setupConn     // nil without a handshake gate
 	streams chan struct{}  // one token per stream being served (MaxStreams)
 	swg     sync.WaitGroup // stream goroutines
 	end     func()         // releases the connection's slot, once it is over
@@ -45,6 +46,13 @@ func (c *conn) close() {
 		mux.Close()
 	}
 	c.raw.Close()
+}
+
+// finishSetup ends the connection's setup turns, if any.
+func (c *conn) finishSetup() {
+	if c.setup != nil {
+		c.setup.finish()
+	}
 }
 
 func (c *conn) attached() *hosted {
@@ -67,6 +75,7 @@ func (c *conn) handshake() (m *mux.Session) {
 	defer func() {
 		if m == nil {
 			c.raw.Close()
+			c.finishSetup()
 		}
 	}()
 	log.Debug("connection accepted")
@@ -86,6 +95,10 @@ func (c *conn) handshake() (m *mux.Session) {
 		return
 	}
 	under := transport.QuietConn(c.raw) // the connection TLS sees: the gate's key
+	if s.gate != nil {
+		c.setup = &setupConn{Conn: under, g: s.gate}
+		under = c.setup
+	}
 	nc := under
 	if s.cfg.TLS != nil {
 		nc = tls.Server(under, s.cfg.TLS)
@@ -160,6 +173,7 @@ func (c *conn) onStream(st *mux.Stream) {
 // streams being served, then detaches the connection's session.
 func (c *conn) onClose(error) {
 	defer c.end()
+	c.finishSetup()
 	c.swg.Wait() // the session closed the connection, so they are ending
 	sid := ""
 	if h := c.attached(); h != nil {

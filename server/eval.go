@@ -60,16 +60,22 @@ func (c *conn) serveEval(st *mux.Stream, r io.Reader, m *transport.Msg) {
 		_ = c.write(st, errMsg(0, transport.KindProtocol, "this connection is already attached to a session"))
 		return
 	}
+	// A new connection's attach takes a turn on the handshake gate of
+	// its own (the reader's turn ends when it reads again), and its
+	// answer ends the connection's setup (setupConn).
+	endSetup := c.attachTurn()
 	h, resumed, ei := s.reg.attach(m)
 	if ei != nil {
 		s.warnPeer(s.log, c.peer, "attach refused", "peer", c.peer, "session", shortID(m.Session), "err", ei.Msg)
 		_ = c.write(st, &transport.Msg{T: transport.TError, Err: ei})
+		endSetup()
 		return
 	}
 	c.mu.Lock()
 	c.h = h
 	c.mu.Unlock()
 	err := c.write(st, &transport.Msg{T: transport.TAttached, Session: h.id, Secret: h.secret, NS: h.ns, Resumed: resumed, Last: h.lastChunk(), NotRestored: h.takeNotRestored()})
+	endSetup()
 	// Logged after the answer, which need not wait for it.
 	s.log.Info("session attached", "peer", c.peer, "session", shortID(h.id), "resumed", resumed, "ns", h.ns)
 	if err != nil {

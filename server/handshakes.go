@@ -34,8 +34,9 @@ type handshakeGate struct {
 	holders sync.Map                    // net.Conn -> holder: connections holding a slot
 	after   func(time.Duration, func()) // time.AfterFunc; tests record it
 
-	queued atomic.Int32  // ClientHellos waiting for a slot
-	room   chan struct{} // a token when one stopped waiting (accepting)
+	queued    atomic.Int32  // ClientHellos waiting for a slot
+	notBefore atomic.Int64  // unix ns: the next setup step waits until then (acquire)
+	room      chan struct{} // a token when one stopped waiting (accepting)
 }
 
 // holder is a connection's hold on a slot: since when, and how to stop the
@@ -133,6 +134,9 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 		verify, conn := base.VerifyConnection, hi.Conn
 		pc.VerifyConnection = func(cs tls.ConnectionState) error {
 			g.done(conn)
+			if sc, ok := conn.(*setupConn); ok {
+				sc.arm()
+			}
 			if verify != nil {
 				return verify(cs)
 			}
@@ -165,3 +169,32 @@ func (g *handshakeGate) done(conn net.Conn) {
 
 // maxPace bounds the pause after a handshake's CPU work.
 const maxPace = 5 * time.Millisecond
+
+// acquire takes a slot for a step of a connection's setup after its TLS
+// flight (setupConn), waiting at most the gate's wait, then out the pause
+// the last step left (release): the pause is spent here, on a timer, so
+// the scheduler, with nothing else to run, looks at the network meanwhile.
+func (g *handshakeGate) acquire() error {
+	t := time.NewTimer(g.wait)
+	defer t.Stop()
+	g.queued.Add(1)
+	select {
+	case g.slots <- struct{}{}:
+		g.dequeued()
+	case <-t.C:
+		g.dequeued()
+		return errHandshakeBusy
+	}
+	if d := time.Until(time.Unix(0, g.notBefore.Load())); d > 0 {
+		time.Sleep(d)
+	}
+	return nil
+}
+
+// release gives back a slot acquire took at since; the next step waits as
+// long again (at most maxPace).
+func (g *handshakeGate) release(since time.Time) {
+	now := time.Now()
+	g.notBefore.Store(now.Add(min(now.Sub(since), maxPace)).UnixNano())
+	<-g.slots
+}
