@@ -28,13 +28,20 @@ import (
 // can leak one — a refusal after TLS (rate limit, connection limit) used
 // to keep its slot for good. As a slot is CPU work only, the default is
 // one per CPU.
+//
+// The rest of a new connection's setup (the client's Finished and hello,
+// the multiplexer's first frames, the attach) takes slots too, a step at
+// a time, never across a wait for the peer (setupConn). Each step is
+// followed by a pause as long as it held its slot (release), spent by the
+// next holder on a timer, so a storm's setup work leaves the Go scheduler
+// idle moments, in which it polls the network and finds the requests of
+// the clients already connected.
 type handshakeGate struct {
 	slots   chan struct{}
 	wait    time.Duration
-	holders sync.Map                    // net.Conn -> holder: connections holding a slot
-	after   func(time.Duration, func()) // time.AfterFunc; tests record it
+	holders sync.Map // net.Conn -> holder: connections holding a slot for their TLS flight
 
-	queued    atomic.Int32  // ClientHellos waiting for a slot
+	queued    atomic.Int32  // setup steps (ClientHellos first) waiting for a slot
 	notBefore atomic.Int64  // unix ns: the next setup step waits until then (acquire)
 	room      chan struct{} // a token when one stopped waiting (accepting)
 }
@@ -56,8 +63,7 @@ func newHandshakeGate(n int, wait time.Duration) *handshakeGate {
 	if n <= 0 {
 		n = max(1, runtime.GOMAXPROCS(0))
 	}
-	return &handshakeGate{slots: make(chan struct{}, n), wait: wait, room: make(chan struct{}, 1),
-		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
+	return &handshakeGate{slots: make(chan struct{}, n), wait: wait, room: make(chan struct{}, 1)}
 }
 
 // accepting returns when the server may accept the next connection: at
@@ -96,24 +102,14 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 	c := cfg.Clone()
 	next := cfg.GetConfigForClient
 	c.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
-		t := time.NewTimer(g.wait)
-		defer t.Stop()
-		g.queued.Add(1)
-		select {
-		case g.slots <- struct{}{}:
-			g.dequeued()
-			// If the handshake ends before the server's flight is out,
-			// its context's end gives the slot back. done stops that,
-			// so a handshake that gets that far costs no goroutine.
-			conn := hi.Conn
-			g.holders.Store(conn, holder{since: time.Now(), stop: context.AfterFunc(hi.Context(), func() { g.done(conn) })})
-		case <-t.C:
-			g.dequeued()
-			return nil, errHandshakeBusy
-		case <-hi.Context().Done():
-			g.dequeued()
-			return nil, hi.Context().Err()
+		if err := g.acquire(hi.Context()); err != nil {
+			return nil, err
 		}
+		// If the handshake ends before the server's flight is out, its
+		// context's end gives the slot back. done stops that, so a
+		// handshake that gets that far costs no goroutine.
+		conn := hi.Conn
+		g.holders.Store(conn, holder{since: time.Now(), stop: context.AfterFunc(hi.Context(), func() { g.done(conn) })})
 		base := cfg
 		if next != nil {
 			nc, err := next(hi)
@@ -147,10 +143,8 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 	return c
 }
 
-// done gives back the slot conn holds, if any (at most once per slot),
-// after as long again as it was held (at most maxPace): handshakes then take
-// at most half of the CPU a slot stands for, and the connected clients'
-// requests, queued behind them on a busy server, wait behind one at most.
+// done gives back the slot conn holds for its TLS flight, if any (at most
+// once per slot), as release does.
 func (g *handshakeGate) done(conn net.Conn) {
 	v, ok := g.holders.LoadAndDelete(conn)
 	if !ok {
@@ -160,21 +154,19 @@ func (g *handshakeGate) done(conn net.Conn) {
 	if h.stop != nil {
 		h.stop()
 	}
-	if d := min(time.Since(h.since), maxPace); d > 0 {
-		g.after(d, func() { <-g.slots })
-		return
-	}
-	<-g.slots
+	g.release(h.since)
 }
 
-// maxPace bounds the pause after a handshake's CPU work.
+// maxPace bounds the pause after a step of a connection's setup.
 const maxPace = 5 * time.Millisecond
 
-// acquire takes a slot for a step of a connection's setup after its TLS
-// flight (setupConn), waiting at most the gate's wait, then out the pause
-// the last step left (release): the pause is spent here, on a timer, so
-// the scheduler, with nothing else to run, looks at the network meanwhile.
-func (g *handshakeGate) acquire() error {
+// acquire takes a slot for a step of a connection's setup, waiting at most
+// the gate's wait (errHandshakeBusy) or until ctx is done, then waits out
+// the pause the last step left (release). The pause is spent here, on a
+// timer, holding the slot: with nothing else to run, the Go scheduler
+// looks at the network meanwhile, which it does only when its run queue
+// is empty.
+func (g *handshakeGate) acquire(ctx context.Context) error {
 	t := time.NewTimer(g.wait)
 	defer t.Stop()
 	g.queued.Add(1)
@@ -184,15 +176,27 @@ func (g *handshakeGate) acquire() error {
 	case <-t.C:
 		g.dequeued()
 		return errHandshakeBusy
+	case <-ctx.Done():
+		g.dequeued()
+		return ctx.Err()
 	}
 	if d := time.Until(time.Unix(0, g.notBefore.Load())); d > 0 {
-		time.Sleep(d)
+		t.Reset(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			<-g.slots
+			return ctx.Err()
+		}
 	}
 	return nil
 }
 
-// release gives back a slot acquire took at since; the next step waits as
-// long again (at most maxPace).
+// release gives back a slot acquire took at since. The next step waits as
+// long again as this one held it (at most maxPace): setup work then takes
+// at most half of the CPU a slot stands for, and the connected clients'
+// requests, queued behind it on a busy server, wait behind one step at
+// most.
 func (g *handshakeGate) release(since time.Time) {
 	now := time.Now()
 	g.notBefore.Store(now.Add(min(now.Sub(since), maxPace)).UnixNano())

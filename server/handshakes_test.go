@@ -11,37 +11,48 @@ import (
 	"github.com/rshell/rshell/transport"
 )
 
-// TestHandshakeSlotPaced: a slot held for d comes back d after the
-// handshake's CPU work (at most maxPace), not at once, so handshakes take
-// at most half of the CPU a slot stands for.
+// TestHandshakeSlotPaced: a slot held for d is given back at once, and the
+// next holder waits d (at most maxPace) before its step, so setup work
+// takes at most half of the CPU a slot stands for. A second done for the
+// same slot gives nothing back.
 func TestHandshakeSlotPaced(t *testing.T) {
 	g := newHandshakeGate(1, time.Second)
-	var paused []time.Duration
-	var release []func()
-	g.after = func(d time.Duration, f func()) { paused = append(paused, d); release = append(release, f) }
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	for i, held := range []time.Duration{2 * time.Millisecond, time.Second} {
-		g.slots <- struct{}{}
+	for i, held := range []time.Duration{20 * time.Millisecond, time.Second} {
+		if err := g.acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		g.holders.Store(a, holder{since: time.Now().Add(-held)})
 		g.done(a)
-		g.done(a) // a second done for the same slot gives nothing back
-		select {
-		case g.slots <- struct{}{}:
-			t.Fatalf("handshake %d: the slot was free at once", i)
-		default:
+		g.done(a)
+		start := time.Now()
+		if err := g.acquire(context.Background()); err != nil {
+			t.Fatal(err)
 		}
-		if len(paused) != i+1 || paused[i] < held*9/10 && held < maxPace || paused[i] > maxPace {
-			t.Fatalf("handshake %d held its slot %v: paused %v (cap %v)", i, held, paused, maxPace)
+		waited := time.Since(start)
+		if len(g.slots) != 1 {
+			t.Fatalf("step %d: %d slots held, want 1", i, len(g.slots))
 		}
-		release[i]()
-		select {
-		case g.slots <- struct{}{}:
-			<-g.slots
-		default:
-			t.Fatalf("handshake %d: the slot did not come back after the pause", i)
+		g.release(time.Now()) // a step that took no time: no pause after it
+		if want := min(held, maxPace); waited < want*9/10 {
+			t.Fatalf("step %d after a slot held %v: the next waited %v, want at least %v", i, held, waited, want)
 		}
+	}
+	// A pause ends early when the waiter's context does, and gives the
+	// slot back.
+	if err := g.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g.release(time.Now().Add(-time.Second))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := g.acquire(ctx); err == nil {
+		t.Fatal("acquire with a cancelled context succeeded")
+	}
+	if len(g.slots) != 0 {
+		t.Fatal("a cancelled acquire kept its slot")
 	}
 }
 
@@ -74,15 +85,13 @@ func TestAcceptingWaitsForTheGateQueue(t *testing.T) {
 // TestHandshakeSlotCostsNoGoroutine: a handshake that gets its slot and
 // sends its flight gives the slot back itself, and stops the release its
 // end would otherwise run (on a goroutine of its own, one per connection
-// a storm makes). Only the pacing release is left, recorded here.
+// a storm makes); the pause after it costs no goroutine either.
 func TestHandshakeSlotCostsNoGoroutine(t *testing.T) {
 	cert, err := transport.LoadOrCreateCert(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := newHandshakeGate(1, time.Second)
-	var paced []func()
-	g.after = func(_ time.Duration, f func()) { paced = append(paced, f) }
 	scfg := g.config(transport.ServerTLSConfig(cert, nil))
 	ccfg := transport.ClientTLSConfig("127.0.0.1:1", transport.TrustOptions{Fingerprint: transport.Fingerprint(cert.Certificate[0])})
 
@@ -105,11 +114,9 @@ func TestHandshakeSlotCostsNoGoroutine(t *testing.T) {
 		if cerr != nil || serr != nil {
 			t.Fatalf("handshake: client %v, server %v", cerr, serr)
 		}
-		if len(paced) != 1 {
-			t.Fatalf("%d paced releases of the slot, want 1", len(paced))
+		if len(g.slots) != 0 {
+			t.Fatal("the handshake kept its slot")
 		}
-		paced[0]()
-		paced = nil
 		if created == 0 {
 			return
 		}
