@@ -41,9 +41,19 @@ type handshakeGate struct {
 	wait    time.Duration
 	holders sync.Map // net.Conn -> holder: connections holding a slot for their TLS flight
 
-	queued    atomic.Int32  // setup steps (ClientHellos first) waiting for a slot
-	notBefore atomic.Int64  // unix ns: the next setup step waits until then (acquire)
-	room      chan struct{} // a token when one stopped waiting (accepting)
+	queued atomic.Int32  // setup steps (ClientHellos first) waiting for a slot
+	room   chan struct{} // a token when one stopped waiting (accepting)
+
+	pmu  sync.Mutex
+	next pause // the pause the last step left (release)
+}
+
+// pause is the wait the last step of setup left for the next: until when,
+// and whose step it was (the same connection's next step does not wait,
+// so a lone connection is never slowed).
+type pause struct {
+	until time.Time
+	who   any
 }
 
 // holder is a connection's hold on a slot: since when, and how to stop the
@@ -102,7 +112,7 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 	c := cfg.Clone()
 	next := cfg.GetConfigForClient
 	c.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
-		if err := g.acquire(hi.Context()); err != nil {
+		if err := g.acquire(hi.Context(), hi.Conn); err != nil {
 			return nil, err
 		}
 		// If the handshake ends before the server's flight is out, its
@@ -154,7 +164,7 @@ func (g *handshakeGate) done(conn net.Conn) {
 	if h.stop != nil {
 		h.stop()
 	}
-	g.release(h.since)
+	g.release(h.since, conn)
 }
 
 // maxPace bounds the pause after a step of a connection's setup.
@@ -166,7 +176,9 @@ const maxPace = 5 * time.Millisecond
 // timer, holding the slot: with nothing else to run, the Go scheduler
 // looks at the network meanwhile, which it does only when its run queue
 // is empty.
-func (g *handshakeGate) acquire(ctx context.Context) error {
+//
+// who is the connection the step is for (compared with ==).
+func (g *handshakeGate) acquire(ctx context.Context, who any) error {
 	t := time.NewTimer(g.wait)
 	defer t.Stop()
 	g.queued.Add(1)
@@ -180,7 +192,10 @@ func (g *handshakeGate) acquire(ctx context.Context) error {
 		g.dequeued()
 		return ctx.Err()
 	}
-	if d := time.Until(time.Unix(0, g.notBefore.Load())); d > 0 {
+	g.pmu.Lock()
+	p := g.next
+	g.pmu.Unlock()
+	if d := time.Until(p.until); d > 0 && p.who != who {
 		t.Reset(d)
 		select {
 		case <-t.C:
@@ -192,13 +207,16 @@ func (g *handshakeGate) acquire(ctx context.Context) error {
 	return nil
 }
 
-// release gives back a slot acquire took at since. The next step waits as
-// long again as this one held it (at most maxPace): setup work then takes
+// release gives back a slot acquire took at since for who. The next step
+// of another connection waits as long again as this one held it (at most
+// maxPace): setup work then takes
 // at most half of the CPU a slot stands for, and the connected clients'
 // requests, queued behind it on a busy server, wait behind one step at
 // most.
-func (g *handshakeGate) release(since time.Time) {
+func (g *handshakeGate) release(since time.Time, who any) {
 	now := time.Now()
-	g.notBefore.Store(now.Add(min(now.Sub(since), maxPace)).UnixNano())
+	g.pmu.Lock()
+	g.next = pause{until: now.Add(min(now.Sub(since), maxPace)), who: who}
+	g.pmu.Unlock()
 	<-g.slots
 }

@@ -12,43 +12,52 @@ import (
 )
 
 // TestHandshakeSlotPaced: a slot held for d is given back at once, and the
-// next holder waits d (at most maxPace) before its step, so setup work
-// takes at most half of the CPU a slot stands for. A second done for the
-// same slot gives nothing back.
+// next holder for another connection waits d (at most maxPace) before its
+// step, so setup work takes at most half of the CPU a slot stands for; the
+// same connection's next step does not wait. A second done for the same
+// slot gives nothing back.
 func TestHandshakeSlotPaced(t *testing.T) {
 	g := newHandshakeGate(1, time.Second)
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
+	bg := context.Background()
 	for i, held := range []time.Duration{20 * time.Millisecond, time.Second} {
-		if err := g.acquire(context.Background()); err != nil {
+		if err := g.acquire(bg, a); err != nil {
 			t.Fatal(err)
 		}
 		g.holders.Store(a, holder{since: time.Now().Add(-held)})
 		g.done(a)
 		g.done(a)
 		start := time.Now()
-		if err := g.acquire(context.Background()); err != nil {
+		if err := g.acquire(bg, b); err != nil {
 			t.Fatal(err)
 		}
 		waited := time.Since(start)
 		if len(g.slots) != 1 {
 			t.Fatalf("step %d: %d slots held, want 1", i, len(g.slots))
 		}
-		g.release(time.Now()) // a step that took no time: no pause after it
+		g.release(time.Now(), b) // a step that took no time: no pause after it
 		if want := min(held, maxPace); waited < want*9/10 {
 			t.Fatalf("step %d after a slot held %v: the next waited %v, want at least %v", i, held, waited, want)
 		}
 	}
+	// The same connection's next step does not wait for its own pause
+	// (an hour here: waiting for it would end in the deadline).
+	g.pmu.Lock()
+	g.next = pause{until: time.Now().Add(time.Hour), who: a}
+	g.pmu.Unlock()
+	ctx5, cancel5 := context.WithTimeout(bg, 5*time.Second)
+	defer cancel5()
+	if err := g.acquire(ctx5, a); err != nil {
+		t.Fatalf("the same connection's next step waited for its own pause: %v", err)
+	}
 	// A pause ends early when the waiter's context does, and gives the
 	// slot back.
-	if err := g.acquire(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	g.release(time.Now().Add(-time.Second))
-	ctx, cancel := context.WithCancel(context.Background())
+	g.release(time.Now().Add(-time.Second), a)
+	ctx, cancel := context.WithCancel(bg)
 	cancel()
-	if err := g.acquire(ctx); err == nil {
+	if err := g.acquire(ctx, b); err == nil {
 		t.Fatal("acquire with a cancelled context succeeded")
 	}
 	if len(g.slots) != 0 {

@@ -79,7 +79,7 @@ func (c *setupConn) turn() error {
 		return nil
 	}
 	c.mu.Unlock()
-	if err := c.g.acquire(context.Background()); err != nil {
+	if err := c.g.acquire(context.Background(), c); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -95,7 +95,7 @@ func (c *setupConn) endLocked() {
 	if c.since.IsZero() {
 		return
 	}
-	c.g.release(c.since)
+	c.g.release(c.since, c)
 	c.since = time.Time{}
 }
 
@@ -117,12 +117,12 @@ func (c *conn) attachTurn() (end func()) {
 	gated := c.setup.armed && !c.setup.finished
 	c.setup.mu.Unlock()
 	var since time.Time
-	if gated && c.srv.gate.acquire(context.Background()) == nil {
+	if gated && c.srv.gate.acquire(context.Background(), c.setup) == nil {
 		since = time.Now()
 	}
 	return func() {
 		if !since.IsZero() {
-			c.srv.gate.release(since)
+			c.srv.gate.release(since, c.setup)
 		}
 		c.setup.finish()
 	}

@@ -50,10 +50,10 @@ func TestSetupTurns(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := g.acquire(ctx); err != nil {
+	if err := g.acquire(ctx, b); err != nil {
 		t.Fatalf("the turn was not given back by a read waiting for the peer: %v", err)
 	}
-	g.release(time.Now())
+	g.release(time.Now(), b)
 	send("c")
 	if err := <-got; err != nil {
 		t.Fatal(err)
