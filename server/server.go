@@ -43,7 +43,7 @@ type Config struct {
 
 	MaxMemory int64 // bytes; running chunks are cancelled near it; 0 = no watchdog
 
-	MaxHandshakes int // TLS handshakes doing their CPU work at once; 0 = 1 per CPU
+	MaxHandshakes int // new connections' setup steps (TLS flight, hello, attach) doing their CPU work at once, paced; 0 = 1 per CPU
 
 	AuthFailures int           // failed handshakes per peer address per AuthWindow before refusal; 0 = 10
 	AuthWindow   time.Duration // 0 = 1 minute
