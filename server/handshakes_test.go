@@ -12,8 +12,9 @@ import (
 )
 
 // TestHandshakeSlotPaced: a slot held for d is given back at once, and the
-// next holder for another connection waits d (at most maxPace) before its
-// step, so setup work takes at most half of the CPU a slot stands for; the
+// next holder for another connection waits paceFactor×d (at most maxPace)
+// before its step, so setup work takes at most a third of the CPU a slot
+// stands for; the
 // same connection's next step does not wait. A second done for the same
 // slot gives nothing back.
 func TestHandshakeSlotPaced(t *testing.T) {
@@ -38,7 +39,7 @@ func TestHandshakeSlotPaced(t *testing.T) {
 			t.Fatalf("step %d: %d slots held, want 1", i, len(g.slots))
 		}
 		g.release(time.Now(), b) // a step that took no time: no pause after it
-		if want := min(held, maxPace); waited < want*9/10 {
+		if want := min(paceFactor*held, maxPace); waited < want*9/10 {
 			t.Fatalf("step %d after a slot held %v: the next waited %v, want at least %v", i, held, waited, want)
 		}
 	}
