@@ -32,9 +32,9 @@ import (
 // The rest of a new connection's setup (the client's Finished and hello,
 // the multiplexer's first frames, the attach) takes slots too, a step at
 // a time, never across a wait for the peer (setupConn). Each step is
-// followed by a pause twice as long as it held its slot (release), spent
-// by the next holder, if it is another connection's, on a timer, so a
-// storm's setup work leaves the Go scheduler idle moments, in which it
+// followed by a pause four times as long as it held its slot (release),
+// spent by the next holder, if it is another connection's, on a timer, so
+// a storm's setup work leaves the Go scheduler idle moments, in which it
 // polls the network and finds the requests of the clients already
 // connected.
 type handshakeGate struct {
@@ -170,13 +170,15 @@ func (g *handshakeGate) done(conn net.Conn) {
 
 // The pause after a step of a connection's setup is paceFactor times as
 // long as the step held its slot, at most maxPace: setup work under
-// contention then takes at most a third of the CPU a slot stands for.
-// (With 1×, half. Six alternating pairs of the storm rows put the healthy
-// client's p99 at 6.8–16.5× (full TLS) and 4.1–17.3× (resumed) its
-// baseline with 1×, 5.3–8.3× and 3.2–5.4× with 2×; a burst of 500
-// connections is served in 1.4–1.9 s instead of 1.0–1.8 s.)
+// contention then takes at most a fifth of the CPU a slot stands for, and
+// the clients already connected get the rest. The price: a burst of 500
+// new connections is served in 2.0–2.5 s instead of 1.0–1.8 s (with 1×).
+// Alternating runs of the storm rows, the healthy client's p99 ÷ its
+// baseline, full TLS and resumed: 1×, 6.8–16.5× and 4.1–17.3×; 2×,
+// 5.3–8.3× and 3.2–6.2×; 3×, 4.8–7.3× and 3.5–4.2×; 4×, 3.2–6.4× and
+// 2.6–3.5×. A lone connection is never paused (acquire).
 const (
-	paceFactor = 2
+	paceFactor = 4
 	maxPace    = 5 * time.Millisecond
 )
 

@@ -13,7 +13,7 @@ import (
 
 // TestHandshakeSlotPaced: a slot held for d is given back at once, and the
 // next holder for another connection waits paceFactor×d (at most maxPace)
-// before its step, so setup work takes at most a third of the CPU a slot
+// before its step, so setup work takes at most 1/(1+paceFactor) of the CPU a slot
 // stands for; the
 // same connection's next step does not wait. A second done for the same
 // slot gives nothing back.
