@@ -13,10 +13,9 @@ import (
 
 // TestHandshakeSlotPaced: a slot held for d is given back at once, and the
 // next holder for another connection waits paceFactor×d (at most maxPace)
-// before its step, so setup work takes at most 1/(1+paceFactor) of the CPU a slot
-// stands for; the
-// same connection's next step does not wait. A second done for the same
-// slot gives nothing back.
+// before its step, so setup work takes at most 1/(1+paceFactor) of the
+// CPU a slot stands for; the same connection's next step does not wait.
+// A second done for the same slot gives nothing back.
 func TestHandshakeSlotPaced(t *testing.T) {
 	g := newHandshakeGate(1, time.Second)
 	a, b := net.Pipe()
