@@ -48,13 +48,6 @@ func (c *conn) close() {
 	c.raw.Close()
 }
 
-// finishSetup ends the connection's setup turns, if any.
-func (c *conn) finishSetup() {
-	if c.setup != nil {
-		c.setup.finish()
-	}
-}
-
 func (c *conn) attached() *hosted {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -75,7 +68,7 @@ func (c *conn) handshake() (m *mux.Session) {
 	defer func() {
 		if m == nil {
 			c.raw.Close()
-			c.finishSetup()
+			c.setup.finish()
 		}
 	}()
 	log.Debug("connection accepted")
@@ -173,7 +166,7 @@ func (c *conn) onStream(st *mux.Stream) {
 // streams being served, then detaches the connection's session.
 func (c *conn) onClose(error) {
 	defer c.end()
-	c.finishSetup()
+	c.setup.finish()
 	c.swg.Wait() // the session closed the connection, so they are ending
 	sid := ""
 	if h := c.attached(); h != nil {

@@ -63,7 +63,7 @@ func (c *conn) serveEval(st *mux.Stream, r io.Reader, m *transport.Msg) {
 	// A new connection's attach takes a turn on the handshake gate of
 	// its own (the reader's turn ends when it reads again), and its
 	// answer ends the connection's setup (setupConn).
-	endSetup := c.attachTurn()
+	endSetup := c.setup.attachTurn()
 	h, resumed, ei := s.reg.attach(m)
 	if ei != nil {
 		s.warnPeer(s.log, c.peer, "attach refused", "peer", c.peer, "session", shortID(m.Session), "err", ei.Msg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,13 +26,13 @@ import (
 // 16×); with resumed TLS 6.4–44.9× against 6.7–14.8×.
 type setupConn struct {
 	net.Conn
-	g *handshakeGate
+	g        *handshakeGate
+	finished atomic.Bool // the setup is over: reads are plain reads
 
-	mu       sync.Mutex
-	armed    bool
-	finished bool
-	since    time.Time // the turn held began then; zero: none held
-	turns    int
+	mu    sync.Mutex
+	armed bool
+	since time.Time // the turn held began then; zero: none held
+	turns int
 }
 
 // maxSetupTurns bounds the turns of a connection that never attaches (one
@@ -43,17 +44,21 @@ func (c *setupConn) NetConn() net.Conn { return c.Conn }
 // arm starts the turns: the TLS flight is out.
 func (c *setupConn) arm() {
 	c.mu.Lock()
-	c.armed = !c.finished
+	c.armed = true
 	c.mu.Unlock()
 }
 
 // Read ends the turn held, reads, and takes a turn if it got data while
 // the setup is on (waiting at most the gate's wait; past it the read
-// fails with errHandshakeBusy and the connection with it).
+// fails with errHandshakeBusy and the connection with it). Once the setup
+// is over, no turn is held (finish, turn), and a read is a plain read.
 func (c *setupConn) Read(b []byte) (int, error) {
+	if c.finished.Load() {
+		return c.Conn.Read(b)
+	}
 	c.mu.Lock()
 	c.endLocked()
-	gated := c.armed && !c.finished
+	gated := c.armed
 	c.mu.Unlock()
 	n, err := c.Conn.Read(b)
 	if n > 0 && gated {
@@ -68,13 +73,13 @@ func (c *setupConn) Read(b []byte) (int, error) {
 // its setup is over or it holds one.
 func (c *setupConn) turn() error {
 	c.mu.Lock()
-	if c.finished || !c.since.IsZero() {
+	if c.finished.Load() || !c.since.IsZero() {
 		c.mu.Unlock()
 		return nil
 	}
 	c.turns++
 	if c.turns > maxSetupTurns {
-		c.finished = true
+		c.finished.Store(true)
 		c.mu.Unlock()
 		return nil
 	}
@@ -84,7 +89,7 @@ func (c *setupConn) turn() error {
 	}
 	c.mu.Lock()
 	c.since = time.Now()
-	if c.finished { // the attach ended the setup meanwhile
+	if c.finished.Load() { // the attach ended the setup meanwhile
 		c.endLocked()
 	}
 	c.mu.Unlock()
@@ -100,30 +105,35 @@ func (c *setupConn) endLocked() {
 }
 
 // finish ends the setup: the turn held is given back, and no more taken.
+// A nil c (no handshake gate) has nothing to finish.
 func (c *setupConn) finish() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	c.endLocked()
-	c.finished = true
+	c.finished.Store(true)
 	c.mu.Unlock()
 }
 
-// attachTurn takes a turn on the gate for an attach on a connection still
-// being set up; what it returns gives the turn back and ends the setup.
-func (c *conn) attachTurn() (end func()) {
-	if c.setup == nil {
+// attachTurn takes a turn on the gate for an attach while the setup is on;
+// what it returns gives the turn back and ends the setup. A nil c (no
+// handshake gate) takes none.
+func (c *setupConn) attachTurn() (end func()) {
+	if c == nil {
 		return func() {}
 	}
-	c.setup.mu.Lock()
-	gated := c.setup.armed && !c.setup.finished
-	c.setup.mu.Unlock()
+	c.mu.Lock()
+	gated := c.armed && !c.finished.Load()
+	c.mu.Unlock()
 	var since time.Time
-	if gated && c.srv.gate.acquire(context.Background(), c.setup) == nil {
+	if gated && c.g.acquire(context.Background(), c) == nil {
 		since = time.Now()
 	}
 	return func() {
 		if !since.IsZero() {
-			c.srv.gate.release(since, c.setup)
+			c.g.release(since, c)
 		}
-		c.setup.finish()
+		c.finish()
 	}
 }
