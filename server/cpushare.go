@@ -51,6 +51,7 @@ type cpuShare struct {
 	r, w    *os.File // the pipe a contended slot goes through
 
 	contended atomic.Int64 // unix nanoseconds: when a chunk last had to wait for a slot
+	competing func()       // called when a chunk has to wait after none had for contendedFor (gcpace.go)
 
 	mu      sync.Mutex
 	held    int       // slots held, or on their way through the pipe
@@ -91,6 +92,11 @@ func (cs *cpuShare) quantumAt(now time.Time) time.Duration {
 		return min(cs.quantum, contendedQuantum)
 	}
 	return cs.quantum
+}
+
+// calm says no chunk has had to wait for a slot for d.
+func (cs *cpuShare) calm(d time.Duration) bool {
+	return time.Now().UnixNano()-cs.contended.Load() >= int64(d)
 }
 
 func newCPUShare(slots int) (*cpuShare, error) {
@@ -221,7 +227,9 @@ func (t *turn) Run(ctx context.Context) {
 			return
 		}
 		t.enqueue(now)
-		cs.contended.Store(now.UnixNano())
+		if prev := cs.contended.Swap(now.UnixNano()); now.UnixNano()-prev >= int64(contendedFor) && cs.competing != nil {
+			cs.competing()
+		}
 		if cs.transit > 0 && (t.short() || now.Sub(cs.sent) > cs.quantum) {
 			// This chunk was read from the network, and is short, or
 			// the pipe is read late: hand the slot on from here.

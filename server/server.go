@@ -43,6 +43,11 @@ type Config struct {
 
 	MaxMemory int64 // bytes; running chunks are cancelled near it; 0 = no watchdog
 
+	// GCHeadroom is how much the heap may grow by between collections
+	// while running chunks compete for the CPU (gcpace.go); 0 = Go's
+	// default pacing always.
+	GCHeadroom int64
+
 	MaxHandshakes int // new connections' setup steps (TLS flight, hello, attach) doing their CPU work at once, paced; 0 = 1 per CPU
 
 	AuthFailures int           // failed handshakes per peer address per AuthWindow before refusal; 0 = 10
@@ -95,6 +100,7 @@ type Server struct {
 	chunks     chunkSet
 	store      *store // nil without a state dir
 	cpu        *cpuShare
+	gc         *gcPacer // nil without Config.GCHeadroom
 	gate       *handshakeGate
 	activity   atomic.Uint64 // connections and chunks started (quiet.go)
 	peerLog    *logLimiter   // warnings per peer (logthrottle.go)
@@ -149,6 +155,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot make the CPU share's pipe: %w", err)
 	}
+	gc := newGCPacer(cfg.GCHeadroom)
+	cpu.competing = gc.competing
 	ctx, cancelCause := context.WithCancelCause(context.Background())
 	// Chunks still running when the shutdown grace ends are stopped, and
 	// reported, as a shutdown.
@@ -165,6 +173,7 @@ func New(cfg Config) (*Server, error) {
 		baseCtx:    ctx,
 		cancelBase: cancel,
 		cpu:        cpu,
+		gc:         gc,
 		gate:       gate,
 		listeners:  map[net.Listener]struct{}{},
 		conns:      map[*conn]struct{}{},
@@ -231,6 +240,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		if s.cfg.MaxMemory > 0 {
 			s.wg.Add(1)
 			go s.watchMemory()
+		}
+		if s.gc != nil {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.gc.loop(s.baseCtx, s.cpu.calm)
+			}()
 		}
 	})
 

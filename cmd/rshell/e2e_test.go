@@ -403,3 +403,14 @@ func TestE2ETrustAndLostHost(t *testing.T) {
 		t.Errorf("exit status %d", code)
 	}
 }
+
+func TestServeBadGCHeadroom(t *testing.T) {
+	for _, v := range []string{"-1", "100000"} {
+		cmd := exec.Command(binary(t), "serve", "--gc-headroom", v, "--listen", "127.0.0.1:0")
+		cmd.Env = testEnv(t)
+		b, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(b), "--gc-headroom must be between 0 and 16384 MiB, not "+v) {
+			t.Errorf("--gc-headroom %s: %v %s", v, err, b)
+		}
+	}
+}

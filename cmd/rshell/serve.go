@@ -33,6 +33,7 @@ type serveFlags struct {
 	maxSessions                               int
 	maxResult, maxOutput                      int
 	maxUpload, maxMemoryMiB                   int64
+	gcHeadroomMiB                             int64
 }
 
 func newServeCmd() *cobra.Command {
@@ -76,10 +77,15 @@ a remote shell); use --sandbox for namespaces shared with people trusted less.`,
 	fl.IntVar(&f.maxDepth, "max-depth", 100, "nesting of a replicated value before it becomes a ref")
 	fl.IntVar(&f.maxOutput, "max-output", 1<<20, "print() bytes per chunk before output is truncated")
 	fl.Int64Var(&f.maxMemoryMiB, "max-memory", 0, "MiB of memory; running chunks are cancelled as the server nears it (0 = no limit)")
+	fl.Int64Var(&f.gcHeadroomMiB, "gc-headroom", server.DefaultGCHeadroom>>20, "MiB the heap may grow by between garbage collections while chunks compete for the CPU: far fewer collections to delay quiet clients, for up to that much more memory while busy (0 = Go's default pacing always)")
 	fl.Int64Var(&f.maxUpload, "max-upload", 1<<30, "bytes of one uploaded file")
 	fl.BoolVar(&f.listSessions, "list-sessions", false, "list the sessions of the server running at --listen (same --state-dir and --token-file) and exit")
 	return cmd
 }
+
+// maxGCHeadroomMiB bounds --gc-headroom: a typo of a few zeros should not
+// let a busy server's garbage grow to a terabyte.
+const maxGCHeadroomMiB = 16 << 10
 
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
@@ -99,6 +105,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	if f.logFormat != "text" && f.logFormat != "json" {
 		return fmt.Errorf("--log-format must be text or json, not %q", f.logFormat)
+	}
+	if f.gcHeadroomMiB < 0 || f.gcHeadroomMiB > maxGCHeadroomMiB {
+		return fmt.Errorf("--gc-headroom must be between 0 and %d MiB, not %d", maxGCHeadroomMiB, f.gcHeadroomMiB)
 	}
 	loopback := isLoopback(f.listen)
 	if f.noAuth && !loopback {
@@ -126,7 +135,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		SessionTTL: f.sessionTTL, HandshakeTimeout: f.handshakeTimeout,
 		MaxConns: f.maxConns, MaxSessions: f.maxSessions, MaxStreams: f.maxStreams, MaxFrame: f.maxFrame, MaxUpload: f.maxUpload,
 		KeepAlive: f.keepAlive, WriteTimeout: f.writeTimeout,
-		MaxMemory: f.maxMemoryMiB << 20,
+		MaxMemory: f.maxMemoryMiB << 20, GCHeadroom: f.gcHeadroomMiB << 20,
 	}
 	tokenDesc := "no auth"
 	if !f.noAuth {

@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A chunk that has to wait for a slot, after none had for contendedFor,
+// tells the pacer; the ones that queue right after it do not.
+func TestCPUShareReportsCompetitionOnce(t *testing.T) {
+	cs := startShare(t, 1, time.Hour)
+	queued := queuedSignal(cs)
+	var told atomic.Int32
+	cs.competing = func() { told.Add(1) }
+	var hc chunkCost
+	h := cs.turn(&hc)
+	h.Run(context.Background())
+	if !cs.calm(time.Second) {
+		t.Fatal("not calm before any chunk waited")
+	}
+	var wg sync.WaitGroup
+	waiters := make([]*turn, 3)
+	for i := range waiters {
+		waiters[i] = cs.turn(&chunkCost{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			waiters[i].Run(context.Background())
+			waiters[i].Release()
+		}()
+		<-queued
+	}
+	if n := told.Load(); n != 1 {
+		t.Errorf("the pacer was told %d times for one spell of competition, want 1", n)
+	}
+	if cs.calm(time.Second) {
+		t.Error("calm while chunks wait")
+	}
+	h.Release()
+	wg.Wait()
+}
+
+// runPacer runs p's loop until the test ends; calm is what the loop sees.
+func runPacer(t *testing.T, p *gcPacer, calm *atomic.Bool) <-chan int {
+	t.Helper()
+	set := make(chan int, 16)
+	p.paced = func(pct int) { set <- pct }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.loop(ctx, func(time.Duration) bool { return calm.Load() })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return set
+}
+
+func recvPct(t *testing.T, set <-chan int) int {
+	t.Helper()
+	select {
+	case pct := <-set:
+		return pct
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pacer set nothing in 10s")
+		return 0
+	}
+}
+
+// While chunks compete, GOGC is raised so that the heap may grow by the
+// headroom between collections: by much when the live heap is small, not
+// at all past Go's default when it is big. When they stop, it goes back.
+func TestGCPacerRaisesWhileCompeting(t *testing.T) {
+	base := gogc()
+	if base <= 0 {
+		t.Skip("GOGC is off")
+	}
+	const headroom = 128 << 20
+	var calm atomic.Bool
+	p := newGCPacer(headroom)
+	set := runPacer(t, p, &calm)
+
+	runtime.GC()
+	live := heapLive()
+	p.competing()
+	pct := recvPct(t, set)
+	want := min(max(base, int(100*headroom/max(live, 1<<20))), maxGCPct)
+	if pct != want || gogc() != pct || pct <= base {
+		t.Errorf("live heap %d: GOGC set to %d (reads %d), want %d, above %d", live, pct, gogc(), want, base)
+	}
+	calm.Store(true)
+	if pct := recvPct(t, set); pct != base || gogc() != base {
+		t.Errorf("after the competition GOGC set to %d (reads %d), want %d again", pct, gogc(), base)
+	}
+
+	// A live heap bigger than the headroom: Go's default already lets
+	// the heap grow by more.
+	big := make([]byte, 2*headroom)
+	runtime.GC()
+	calm.Store(false)
+	p.competing()
+	if pct := recvPct(t, set); pct != base {
+		t.Errorf("with %d MiB live GOGC set to %d, want %d", heapLive()>>20, pct, base)
+	}
+	runtime.KeepAlive(big)
+	calm.Store(true)
+	if pct := recvPct(t, set); pct != base {
+		t.Errorf("after: %d", pct)
+	}
+}
+
+func TestGCPacerOffWithoutHeadroom(t *testing.T) {
+	p := newGCPacer(0)
+	if p != nil {
+		t.Fatal("a pacer without headroom")
+	}
+	p.competing() // nil-safe
+}
