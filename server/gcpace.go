@@ -116,10 +116,11 @@ func (p *gcPacer) raise(ctx context.Context, calm func(time.Duration) bool) {
 	defer t.Stop()
 	last := 0
 	for {
-		// The goal is live × (1 + pct/100): live + headroom, or Go's
-		// default when that is more. Reworked as the live heap changes,
-		// so a raise made when it was small does not multiply a big one.
-		pct := min(max(base, int(100*p.headroom/max(heapLive(), 1<<20))), maxGCPct)
+		// The goal is live × (1 + pct/100): Go's default (GOGC=100:
+		// twice the live heap) plus the headroom. Reworked as the live
+		// heap changes, so a raise made when it was small does not
+		// multiply a big one.
+		pct := raisedPct(base, p.headroom, heapLive())
 		if pct != last {
 			gcRaised.mu.Lock()
 			p.set(pct)
@@ -135,6 +136,12 @@ func (p *gcPacer) raise(ctx context.Context, calm func(time.Duration) bool) {
 			return
 		}
 	}
+}
+
+// raisedPct is the GOGC that lets a heap with live bytes live grow by
+// headroom more than base does.
+func raisedPct(base int, headroom, live uint64) int {
+	return min(base+int(100*headroom/max(live, 1<<20)), maxGCPct)
 }
 
 // set sets GOGC. Needs gcRaised.mu.

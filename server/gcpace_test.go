@@ -74,8 +74,9 @@ func recvPct(t *testing.T, set <-chan int) int {
 }
 
 // While chunks compete, GOGC is raised so that the heap may grow by the
-// headroom between collections: by much when the live heap is small, not
-// at all past Go's default when it is big. When they stop, it goes back.
+// headroom more than Go's default lets it between collections: many times
+// the live heap when it is small, a fraction of it when it is big. When
+// they stop, GOGC goes back.
 func TestGCPacerRaisesWhileCompeting(t *testing.T) {
 	base := gogc()
 	if base <= 0 {
@@ -90,8 +91,8 @@ func TestGCPacerRaisesWhileCompeting(t *testing.T) {
 	live := heapLive()
 	p.competing()
 	pct := recvPct(t, set)
-	want := min(max(base, int(100*headroom/max(live, 1<<20))), maxGCPct)
-	if pct != want || gogc() != pct || pct <= base {
+	want := raisedPct(base, headroom, live)
+	if pct != want || gogc() != pct || pct < base+100 {
 		t.Errorf("live heap %d: GOGC set to %d (reads %d), want %d, above %d", live, pct, gogc(), want, base)
 	}
 	calm.Store(true)
@@ -99,14 +100,14 @@ func TestGCPacerRaisesWhileCompeting(t *testing.T) {
 		t.Errorf("after the competition GOGC set to %d (reads %d), want %d again", pct, gogc(), base)
 	}
 
-	// A live heap bigger than the headroom: Go's default already lets
-	// the heap grow by more.
+	// A live heap twice the headroom: Go's default lets it grow by as
+	// much again, the raise by half as much more.
 	big := make([]byte, 2*headroom)
 	runtime.GC()
 	calm.Store(false)
 	p.competing()
-	if pct := recvPct(t, set); pct != base {
-		t.Errorf("with %d MiB live GOGC set to %d, want %d", heapLive()>>20, pct, base)
+	if pct, live := recvPct(t, set), heapLive(); pct != raisedPct(base, headroom, live) || pct < base+40 || pct > base+50 {
+		t.Errorf("with %d MiB live GOGC set to %d, want about %d", live>>20, pct, base+50)
 	}
 	runtime.KeepAlive(big)
 	calm.Store(true)
