@@ -125,6 +125,8 @@ type advRun struct {
 	pinned             bool
 	healthyCPU         string
 	rss0, rss1         int64
+	rssQuiet           int64         // after the healthy client left
+	quietIn            time.Duration // how long that took
 	threads0, threads1 int
 	serverCPU, elapsed time.Duration
 	notes              []string
@@ -244,7 +246,25 @@ func (h *harness) adversarial(ctx context.Context) (*advRun, error) {
 	res.elapsed = time.Since(t0)
 	progress("after the attacks: healthy eval_rtt median %s, p99 %s [suite took %s]", fmtTime(res.after.Median), fmtTime(res.after.P99), since(t0))
 	_ = hp.stdin.Close()
+	res.rssQuiet, res.quietIn = quietRSS(rs.p.pid(), res.rss0)
 	return res, nil
+}
+
+// quietRSS waits, at most quietWait, for the server left alone to give
+// back the memory the attacks made it take (an idle server collects and
+// returns it: server/quiet.go), and returns its RSS then.
+func quietRSS(pid int, base int64) (int64, time.Duration) {
+	const quietWait = 8 * time.Second
+	t0 := time.Now()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		rss, _, err := procStatus(pid)
+		if err != nil || rss <= base+32<<20 || time.Since(t0) >= quietWait {
+			return rss, time.Since(t0)
+		}
+		<-tick.C
+	}
 }
 
 // cpuShare is CPU time over a window as a share of one CPU.
@@ -401,9 +421,9 @@ func (a *advRun) markdown() string {
 		w("| %s | %s | %s | %s | ≤ 5×%s | %s | %s → %s | %s → %s | %s | %s |\n", r.a.kind, fmtTime(r.base.P99), fmtTime(r.healthy.P99), ratio, herr, yesNo(r.met()),
 			fmtTime(r.base.Median), fmtTime(r.healthy.Median), cpuShare(r.baseCPU, r.base), cpuShare(r.serverCPU, r.healthy), attempts, got)
 	}
-	w("\nafter all attacks: healthy median %s, p99 %s (%d evals); server CPU %s over the suite, RSS %s → %s, OS threads %d → %d\n",
+	w("\nafter all attacks: healthy median %s, p99 %s (%d evals); server CPU %s over the suite, RSS %s → %s (%s %s after the healthy client left), OS threads %d → %d\n",
 		fmtTime(a.after.Median), fmtTime(a.after.P99), a.after.N, a.serverCPU.Round(10*time.Millisecond),
-		fmtBytes(float64(a.rss0)), fmtBytes(float64(a.rss1)), a.threads0, a.threads1)
+		fmtBytes(float64(a.rss0)), fmtBytes(float64(a.rss1)), fmtBytes(float64(a.rssQuiet)), a.quietIn.Round(100*time.Millisecond), a.threads0, a.threads1)
 	w("\n| attack | what the attacker does | the clear error each attempt must get |\n|---|---|---|\n")
 	for _, r := range a.rows {
 		w("| %s | %s | %s |\n", r.a.kind, r.a.what, r.a.expect)
