@@ -50,6 +50,7 @@ const DefaultGCHeadroom = 128 << 20
 type gcPacer struct {
 	headroom uint64
 	kick     chan struct{} // competition began: a send that never blocks
+	live     func() uint64 // the live heap: heapLive, or a test's
 	paced    func(int)     // tests: called with each GOGC set
 }
 
@@ -63,7 +64,7 @@ func newGCPacer(headroom int64) *gcPacer {
 	if headroom <= 0 {
 		return nil
 	}
-	return &gcPacer{headroom: uint64(headroom), kick: make(chan struct{}, 1)}
+	return &gcPacer{headroom: uint64(headroom), kick: make(chan struct{}, 1), live: heapLive}
 }
 
 // competing tells the pacer that a chunk had to wait for a CPU slot after
@@ -126,7 +127,7 @@ func (p *gcPacer) raise(ctx context.Context, calm func(time.Duration) bool) {
 		// twice the live heap) plus the headroom. Reworked as the live
 		// heap changes, so a raise made when it was small does not
 		// multiply a big one.
-		pct := raisedPct(base, p.headroom, heapLive())
+		pct := raisedPct(base, p.headroom, p.live())
 		if pct != last {
 			gcRaised.mu.Lock()
 			p.set(pct)

@@ -75,44 +75,49 @@ func recvPct(t *testing.T, set <-chan int) int {
 
 // While chunks compete, GOGC is raised so that the heap may grow by the
 // headroom more than Go's default lets it between collections: many times
-// the live heap when it is small, a fraction of it when it is big. When
-// they stop, GOGC goes back.
+// the live heap when it is small, a fraction of it when it is big, reworked
+// as it changes. When they stop, GOGC goes back.
 func TestGCPacerRaisesWhileCompeting(t *testing.T) {
 	base := gogc()
 	if base <= 0 {
 		t.Skip("GOGC is off")
 	}
+	runtime.GC()
+	if live := heapLive(); live == 0 {
+		t.Fatal("the runtime reports no live heap after a collection")
+	}
 	const headroom = 128 << 20
 	var calm atomic.Bool
+	var live atomic.Uint64
+	live.Store(4 << 20)
 	p := newGCPacer(headroom)
+	p.live = live.Load
 	set := runPacer(t, p, &calm)
 
-	runtime.GC()
-	live := heapLive()
 	p.competing()
-	pct := recvPct(t, set)
-	want := raisedPct(base, headroom, live)
-	if pct != want || gogc() != pct || pct < base+100 {
-		t.Errorf("live heap %d: GOGC set to %d (reads %d), want %d, above %d", live, pct, gogc(), want, base)
+	if pct := recvPct(t, set); pct != base+3200 || gogc() != pct {
+		t.Errorf("4 MiB live: GOGC set to %d (reads %d), want %d", pct, gogc(), base+3200)
+	}
+	live.Store(256 << 20) // rechecked within gcRecheck
+	if pct := recvPct(t, set); pct != base+50 || gogc() != pct {
+		t.Errorf("256 MiB live: GOGC set to %d (reads %d), want %d", pct, gogc(), base+50)
+	}
+	live.Store(512 << 10) // below 1 MiB counts as 1 MiB; capped
+	if pct := recvPct(t, set); pct != min(base+12800, maxGCPct) {
+		t.Errorf("512 KiB live: GOGC set to %d, want %d", pct, min(base+12800, maxGCPct))
 	}
 	calm.Store(true)
 	if pct := recvPct(t, set); pct != base || gogc() != base {
 		t.Errorf("after the competition GOGC set to %d (reads %d), want %d again", pct, gogc(), base)
 	}
-
-	// A live heap twice the headroom: Go's default lets it grow by as
-	// much again, the raise by half as much more.
-	big := make([]byte, 2*headroom)
-	runtime.GC()
 	calm.Store(false)
-	p.competing()
-	if pct, live := recvPct(t, set), heapLive(); pct != raisedPct(base, headroom, live) || pct < base+40 || pct > base+50 {
-		t.Errorf("with %d MiB live GOGC set to %d, want about %d", live>>20, pct, base+50)
+	p.competing() // a new spell raises it again
+	if pct := recvPct(t, set); pct <= base {
+		t.Errorf("second spell: GOGC set to %d", pct)
 	}
-	runtime.KeepAlive(big)
 	calm.Store(true)
 	if pct := recvPct(t, set); pct != base {
-		t.Errorf("after: %d", pct)
+		t.Errorf("after the second spell: %d", pct)
 	}
 }
 
