@@ -29,16 +29,18 @@ const DefaultGCHeadroom = 128 << 20
 // through between cycles, and after an idle server has given its memory
 // back (quiet.go) every page of it faults on first use, ~11 µs a page on
 // a VM; a fresh connection then cost ~0.3 ms more (held all the time, the
-// headroom made connect_first_eval 1.8 → 2.1–2.4 ms). Competition is what
+// headroom made connect_first_eval 1.6–1.9 → 2.0–2.4 ms). Competition is what
 // the cpuShare sees: a chunk had to wait for a CPU slot. The goal goes
 // back to the process's own GOGC after gcCalm without that.
 //
 // Measured on one CPU (rshell-bench, alternating runs), the quiet
 // client's p99 against its baseline: beside four sessions' runaway
 // recursions, 11.3–15.8× with Go's default pacing, 4.2–4.6× with 128 MiB
-// of headroom; beside four sessions cycling through hostile chunks, 8.5×
-// and 10.1× with Go's default, 12.1× and 10.9× with 64 MiB, 2.7× and 3.0×
-// with 128 MiB, 2.9× and 2.3× with 256 MiB. Part of the gain is that an
+// of headroom; beside four sessions cycling through hostile chunks, 11.0×,
+// 15.4×, 3.2×, 14.3× against 3.7×, 2.9×, 3.2×, 3.7× (an earlier form of
+// the goal, the larger of Go's and live + headroom: 8.5× and 10.1× with
+// Go's default, 12.1× and 10.9× with 64 MiB, 2.7× and 3.0× with 128 MiB,
+// 2.9× and 2.3× with 256 MiB). Part of the gain is that an
 // allocating chunk now pays for more page faults itself, inside its own
 // turns, where it paid for collections that everyone waited behind: the
 // attacks run slower. When the server has free memory resident (after
