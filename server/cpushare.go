@@ -53,6 +53,9 @@ type cpuShare struct {
 	contended atomic.Int64 // unix nanoseconds: when a chunk last had to wait for a slot
 	competing func()       // called when a chunk has to wait after none had for contendedFor (gcpace.go)
 
+	budget *allocBudget // nil: allocation is not charged (allocbudget.go)
+	ledger allocLedger
+
 	mu      sync.Mutex
 	held    int       // slots held, or on their way through the pipe
 	transit int       // slots on their way through the pipe
@@ -104,7 +107,7 @@ func newCPUShare(slots int) (*cpuShare, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cpuShare{slots: max(slots, 1), quantum: 250 * time.Microsecond, r: r, w: w}, nil
+	return &cpuShare{slots: max(slots, 1), quantum: 250 * time.Microsecond, r: r, w: w, ledger: allocLedger{read: allocated}}, nil
 }
 
 // chunkCost is a session's estimate of its chunks' CPU time: a moving
@@ -113,6 +116,8 @@ func newCPUShare(slots int) (*cpuShare, error) {
 type chunkCost struct {
 	avg  time.Duration
 	seen bool
+
+	notBefore atomic.Int64 // unix nanoseconds: the session's chunks wait for this (allocbudget.go); not guarded
 }
 
 // newSessionCost is what a session's first chunk is expected to cost: more
@@ -180,6 +185,13 @@ type turn struct {
 	since time.Time     // when the slot was taken
 	spent time.Duration // CPU turns this chunk has had, before since
 
+	measured bool      // the turn's allocation is measured (allocbudget.go)
+	shareAt  float64   // cs.ledger's share when the slot was taken
+	takenAt  time.Time // when it was
+	// charged, if set, is told when the session is charged a wait
+	// for bytes it allocated (allocbudget.go).
+	charged func(bytes uint64, wait time.Duration)
+
 	queuedAt time.Time     // guarded by cs.mu
 	granted  bool          // guarded by cs.mu: handed a slot while queued
 	ready    chan struct{} // closed when granted
@@ -195,6 +207,19 @@ func (t *turn) Run(ctx context.Context) {
 	now := time.Now()
 	if t.held && now.Sub(t.since) < cs.quantumAt(now) {
 		return
+	}
+	if t.held && t.charge(now) {
+		// It allocated more than the budget covers: the session waits
+		// (below) without its slot.
+		t.Release()
+	}
+	if !t.held {
+		if d := t.debt(now); d > 0 {
+			if !sleepCtx(ctx, d) {
+				return
+			}
+			now = time.Now()
+		}
 	}
 	cs.mu.Lock()
 	if t.held && len(cs.queue) == 0 && cs.held < cs.slots {
@@ -263,11 +288,13 @@ func (t *turn) Release() {
 	if !t.held {
 		return
 	}
+	now := time.Now()
+	t.charge(now)
 	t.held = false
-	t.spent += time.Since(t.since)
+	t.spent += now.Sub(t.since)
 	cs := t.cs
 	cs.mu.Lock()
-	viaPipe := cs.release(time.Now())
+	viaPipe := cs.release(now)
 	cs.mu.Unlock()
 	if viaPipe {
 		cs.sendOn()
@@ -311,6 +338,57 @@ func (t *turn) done() {
 func (t *turn) take(now time.Time) {
 	t.held = true
 	t.since = now
+	t.takenAt = now
+	cs := t.cs
+	t.measured = cs.budget != nil && now.UnixNano()-cs.contended.Load() < int64(chargeFor)
+	if t.measured {
+		t.shareAt = cs.ledger.begin()
+	}
+}
+
+// charge ends a measured turn: it charges the session for its share of
+// what the process allocated during the turn, if the turn lasted
+// minChargedTurn, and says whether the session must now wait (debt).
+func (t *turn) charge(now time.Time) bool {
+	if !t.measured {
+		return false
+	}
+	t.measured = false
+	cs := t.cs
+	n := uint64(cs.ledger.end(t.shareAt))
+	if now.Sub(t.takenAt) < minChargedTurn {
+		return false
+	}
+	if n < minCharge {
+		return false
+	}
+	until := cs.budget.charge(n, now).UnixNano()
+	if until <= now.UnixNano() {
+		return false
+	}
+	t.cost.notBefore.Store(max(until, t.cost.notBefore.Load()))
+	if t.charged != nil {
+		t.charged(n, time.Duration(until-now.UnixNano()))
+	}
+	return true
+}
+
+// debt is how long the session must still wait, holding no slot, after
+// what it allocated.
+func (t *turn) debt(now time.Time) time.Duration {
+	return time.Duration(t.cost.notBefore.Load() - now.UnixNano())
+}
+
+// sleepCtx waits for d, or until ctx is done: then it says false.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // enqueue puts t in the queue. Needs cs.mu.

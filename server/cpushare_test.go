@@ -59,7 +59,7 @@ func TestCPUShareFreeSlotsAreTakenAtOnce(t *testing.T) {
 	}
 	a.done()
 	if !ca.seen || ca.avg <= 0 || ca.avg != a.spent {
-		t.Fatalf("the chunk's cost is not its session's estimate: %+v, spent %v", ca, a.spent)
+		t.Fatalf("the chunk's cost is not its session's estimate: avg %v (seen %v), spent %v", ca.avg, ca.seen, a.spent)
 	}
 }
 

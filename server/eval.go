@@ -83,6 +83,7 @@ func (c *conn) serveEval(st *mux.Stream, r io.Reader, m *transport.Msg) {
 	}
 
 	e := &evalStream{c: c, st: st, r: r, h: h, run: &running{}, reqs: make(chan *transport.Msg, 1)}
+	e.charged = e.paused
 	e.serve()
 }
 
@@ -101,8 +102,9 @@ type evalStream struct {
 	run  *running
 	reqs chan *transport.Msg
 
-	split      bool          // a reader goroutine took over (touched only by the evaluating goroutine)
-	readerDone chan struct{} // closed when that reader returns
+	charged    func(uint64, time.Duration) // e.paused, made once
+	split      bool                        // a reader goroutine took over (touched only by the evaluating goroutine)
+	readerDone chan struct{}               // closed when that reader returns
 }
 
 func (e *evalStream) serve() {
@@ -168,6 +170,14 @@ func (e *evalStream) long() {
 	}
 }
 
+// paused logs that the session's chunks wait for what one allocated while
+// chunks competed for the CPU (allocbudget.go).
+func (e *evalStream) paused(bytes uint64, wait time.Duration) {
+	c := e.c
+	c.srv.warnPeer(c.srv.log, c.peer, "chunk paused: it allocated more than the server's budget while chunks compete for the CPU",
+		"peer", c.peer, "session", shortID(e.h.id), "MiB", bytes>>20, "wait", wait.Round(time.Millisecond))
+}
+
 func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 	s, st, h, run := c.srv, e.st, e.h, e.run
 	if !s.chunkStarts() {
@@ -193,6 +203,7 @@ func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 		_ = c.write(st, &transport.Msg{T: transport.TOut, Seq: req.Seq, Text: text})
 	}
 	tn := s.cpu.turn(&h.cost)
+	tn.charged = e.charged
 	val, ei := h.session().Eval(session.WithCPU(session.WithLongChunk(ctx, e.long), tn), req.Src, req.File, out)
 	tn.done()
 

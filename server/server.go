@@ -48,6 +48,12 @@ type Config struct {
 	// default pacing always.
 	GCHeadroom int64
 
+	// AllocRate is how fast, in bytes a second, the chunks of all
+	// sessions may allocate while they compete for the CPU, in bursts of
+	// half a second's worth; a session whose chunk went past it waits
+	// (allocbudget.go). 0 = not charged.
+	AllocRate int64
+
 	MaxHandshakes int // new connections' setup steps (TLS flight, hello, attach) doing their CPU work at once, paced; 0 = 1 per CPU
 
 	AuthFailures int           // failed handshakes per peer address per AuthWindow before refusal; 0 = 10
@@ -157,6 +163,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	gc := newGCPacer(cfg.GCHeadroom)
 	cpu.competing = gc.competing
+	cpu.budget = newAllocBudget(cfg.AllocRate)
 	ctx, cancelCause := context.WithCancelCause(context.Background())
 	// Chunks still running when the shutdown grace ends are stopped, and
 	// reported, as a shutdown.

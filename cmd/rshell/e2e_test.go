@@ -404,13 +404,18 @@ func TestE2ETrustAndLostHost(t *testing.T) {
 	}
 }
 
-func TestServeBadGCHeadroom(t *testing.T) {
-	for _, v := range []string{"-1", "100000"} {
-		cmd := exec.Command(binary(t), "serve", "--gc-headroom", v, "--listen", "127.0.0.1:0")
+func TestServeBadGCFlags(t *testing.T) {
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--gc-headroom", "-1", "--gc-headroom must be between 0 and 16384 MiB, not -1"},
+		{"--gc-headroom", "100000", "--gc-headroom must be between 0 and 16384 MiB, not 100000"},
+		{"--alloc-rate", "-5", "--alloc-rate must be between 0 and 65536 MiB a second, not -5"},
+		{"--alloc-rate", "100000", "--alloc-rate must be between 0 and 65536 MiB a second, not 100000"},
+	} {
+		cmd := exec.Command(binary(t), "serve", tc.flag, tc.value, "--listen", "127.0.0.1:0")
 		cmd.Env = testEnv(t)
 		b, err := cmd.CombinedOutput()
-		if err == nil || !strings.Contains(string(b), "--gc-headroom must be between 0 and 16384 MiB, not "+v) {
-			t.Errorf("--gc-headroom %s: %v %s", v, err, b)
+		if err == nil || !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s %s: %v %s", tc.flag, tc.value, err, b)
 		}
 	}
 }

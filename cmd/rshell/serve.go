@@ -34,6 +34,7 @@ type serveFlags struct {
 	maxResult, maxOutput                      int
 	maxUpload, maxMemoryMiB                   int64
 	gcHeadroomMiB                             int64
+	allocRateMiB                              int64
 }
 
 func newServeCmd() *cobra.Command {
@@ -78,6 +79,7 @@ a remote shell); use --sandbox for namespaces shared with people trusted less.`,
 	fl.IntVar(&f.maxOutput, "max-output", 1<<20, "print() bytes per chunk before output is truncated")
 	fl.Int64Var(&f.maxMemoryMiB, "max-memory", 0, "MiB of memory; running chunks are cancelled as the server nears it (0 = no limit)")
 	fl.Int64Var(&f.gcHeadroomMiB, "gc-headroom", server.DefaultGCHeadroom>>20, "MiB the heap may grow by between garbage collections while chunks compete for the CPU: far fewer collections to delay quiet clients, for up to that much more memory while busy (0 = Go's default pacing always)")
+	fl.Int64Var(&f.allocRateMiB, "alloc-rate", server.DefaultAllocRate>>20, "MiB a second all sessions' chunks may allocate while they compete for the CPU; a session past it waits, so that big values cannot keep the garbage collector marking while others wait (0 = no limit)")
 	fl.Int64Var(&f.maxUpload, "max-upload", 1<<30, "bytes of one uploaded file")
 	fl.BoolVar(&f.listSessions, "list-sessions", false, "list the sessions of the server running at --listen (same --state-dir and --token-file) and exit")
 	return cmd
@@ -86,6 +88,10 @@ a remote shell); use --sandbox for namespaces shared with people trusted less.`,
 // maxGCHeadroomMiB bounds --gc-headroom: a typo of a few zeros should not
 // let a busy server's garbage grow to a terabyte.
 const maxGCHeadroomMiB = 16 << 10
+
+// maxAllocRateMiB bounds --alloc-rate: past a few GiB a second it limits
+// nothing.
+const maxAllocRateMiB = 64 << 10
 
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
@@ -108,6 +114,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	if f.gcHeadroomMiB < 0 || f.gcHeadroomMiB > maxGCHeadroomMiB {
 		return fmt.Errorf("--gc-headroom must be between 0 and %d MiB, not %d", maxGCHeadroomMiB, f.gcHeadroomMiB)
+	}
+	if f.allocRateMiB < 0 || f.allocRateMiB > maxAllocRateMiB {
+		return fmt.Errorf("--alloc-rate must be between 0 and %d MiB a second, not %d", maxAllocRateMiB, f.allocRateMiB)
 	}
 	loopback := isLoopback(f.listen)
 	if f.noAuth && !loopback {
@@ -135,7 +144,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		SessionTTL: f.sessionTTL, HandshakeTimeout: f.handshakeTimeout,
 		MaxConns: f.maxConns, MaxSessions: f.maxSessions, MaxStreams: f.maxStreams, MaxFrame: f.maxFrame, MaxUpload: f.maxUpload,
 		KeepAlive: f.keepAlive, WriteTimeout: f.writeTimeout,
-		MaxMemory: f.maxMemoryMiB << 20, GCHeadroom: f.gcHeadroomMiB << 20,
+		MaxMemory: f.maxMemoryMiB << 20, GCHeadroom: f.gcHeadroomMiB << 20, AllocRate: f.allocRateMiB << 20,
 	}
 	tokenDesc := "no auth"
 	if !f.noAuth {

@@ -55,7 +55,7 @@ func runFallbackServer(listen, tokenFile, stateDir string, maxConns int, cpuprof
 		return err
 	}
 	cfg := server.Config{
-		Token: tok, TLS: transport.ServerTLSConfig(cert, nil), MaxConns: maxConns, StateDir: stateDir, GCHeadroom: server.DefaultGCHeadroom,
+		Token: tok, TLS: transport.ServerTLSConfig(cert, nil), MaxConns: maxConns, StateDir: stateDir, GCHeadroom: server.DefaultGCHeadroom, AllocRate: server.DefaultAllocRate,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if memory {
