@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"runtime/metrics"
 	"sync"
 	"time"
@@ -120,6 +121,15 @@ func (l *allocLedger) advance() {
 		l.share += float64(now-l.last) / float64(l.running)
 	}
 	l.last = now
+}
+
+// pauseNotice is what a chunk's result says when the chunk waited for
+// what its session allocated: "" if it did not.
+func pauseNotice(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("this chunk waited %s: the session allocated more than the server's --alloc-rate while other sessions' chunks competed for the CPU", d.Round(time.Millisecond))
 }
 
 // allocated is how many bytes the process has allocated on the heap since

@@ -14,8 +14,8 @@ import (
 // On a real server with one CPU slot, a chunk that builds a 64 MiB list
 // while another session's busy loop competes for the CPU is paused for
 // what it allocated past the budget, and the pause is logged with its
-// session; the busy session, which allocates nothing, is not paused; both
-// sessions get their answers.
+// session and in the chunk's result; the busy session, which allocates
+// nothing, is not paused; both sessions get their answers.
 func TestChunkPausedForWhatItAllocated(t *testing.T) {
 	// One slot: the turn that allocated ran alone. A budget of 32 MiB/s,
 	// 16 MiB at once.
@@ -41,6 +41,9 @@ func TestChunkPausedForWhatItAllocated(t *testing.T) {
 	took := time.Since(start)
 	if !res.Value.Equal(transport.Int(4 << 20)) {
 		t.Errorf("len(x) = %+v", res.Value)
+	}
+	if !strings.Contains(res.Warn, "this chunk waited ") || !strings.Contains(res.Warn, "--alloc-rate") {
+		t.Errorf("the paused chunk's result does not say why it was slow: %q", res.Warn)
 	}
 	cancel()
 	if err := <-looped; err == nil || !strings.Contains(err.Error(), "cancel") {

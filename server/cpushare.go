@@ -185,9 +185,10 @@ type turn struct {
 	since time.Time     // when the slot was taken
 	spent time.Duration // CPU turns this chunk has had, before since
 
-	measured bool      // the turn's allocation is measured (allocbudget.go)
-	shareAt  float64   // cs.ledger's share when the slot was taken
-	takenAt  time.Time // when it was
+	paused   time.Duration // how long this chunk waited for its session's allocation (allocbudget.go)
+	measured bool          // the turn's allocation is measured
+	shareAt  float64       // cs.ledger's share when the slot was taken
+	takenAt  time.Time     // when it was
 	// charged, if set, is told when the session is charged a wait
 	// for bytes it allocated (allocbudget.go).
 	charged func(bytes uint64, wait time.Duration)
@@ -218,6 +219,7 @@ func (t *turn) Run(ctx context.Context) {
 			if !sleepCtx(ctx, d) {
 				return
 			}
+			t.paused += d
 			now = time.Now()
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -228,6 +229,9 @@ func (c *conn) runChunk(e *evalStream, req *transport.Msg) {
 	}
 	h.setLast(transport.LastChunk{Seq: req.Seq, State: "done", Value: val})
 	warn := s.persist(h)
+	if p := pauseNotice(tn.paused); p != "" {
+		warn = strings.TrimPrefix(warn+"; "+p, "; ")
+	}
 	_ = c.write(st, &transport.Msg{T: transport.TResult, Seq: req.Seq, Value: val, Warn: warn})
 }
 
