@@ -27,6 +27,8 @@ type conn struct {
 	pinging    atomic.Bool
 
 	setup   *setupConn     // nil without a handshake gate
+	settle  *time.Timer    // counts the connection as settled at settleAge
+	settled atomic.Int32   // 0 not yet, 1 counted in Server.settled, 2 closed
 	streams chan struct{}  // one token per stream being served (MaxStreams)
 	swg     sync.WaitGroup // stream goroutines
 	end     func()         // releases the connection's slot, once it is over
@@ -134,6 +136,11 @@ func (c *conn) handshake() (m *mux.Session) {
 		return m
 	}
 	c.mux = m
+	c.settle = time.AfterFunc(settleAge, func() {
+		if c.settled.CompareAndSwap(0, 1) {
+			s.settled.Add(1)
+		}
+	})
 	c.mu.Unlock()
 	log.Info("connection authenticated", "agent", agent)
 	return m
@@ -167,6 +174,14 @@ func (c *conn) onStream(st *mux.Stream) {
 func (c *conn) onClose(error) {
 	defer c.end()
 	c.setup.finish()
+	c.mu.Lock()
+	if c.settle != nil {
+		c.settle.Stop()
+	}
+	c.mu.Unlock()
+	if c.settled.Swap(2) == 1 {
+		c.srv.settled.Add(-1)
+	}
 	c.swg.Wait() // the session closed the connection, so they are ending
 	sid := ""
 	if h := c.attached(); h != nil {

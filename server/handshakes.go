@@ -47,6 +47,10 @@ type handshakeGate struct {
 
 	pmu  sync.Mutex
 	next pause // the pause the last step left (release)
+
+	// pacing says whether there is anyone to pace setup for: a
+	// connection set up a while ago (Server.settled). Nil: always.
+	pacing func() bool
 }
 
 // pause is the wait the last step of setup left for the next: until when,
@@ -63,6 +67,11 @@ type holder struct {
 	since time.Time
 	stop  func() bool
 }
+
+// settleAge is how long a connection must have been open for new
+// connections' setup to be paced for it (handshakeGate.pacing): the
+// clients already at work, not the ones arriving in the same burst.
+const settleAge = time.Second
 
 // maxQueuedPerSlot bounds the ClientHellos waiting for a slot, per slot,
 // before the server stops accepting for a while (accepting).
@@ -176,7 +185,10 @@ func (g *handshakeGate) done(conn net.Conn) {
 // Alternating runs of the storm rows, the healthy client's p99 ÷ its
 // baseline, full TLS and resumed: 1×, 6.8–16.5× and 4.1–17.3×; 2×,
 // 5.3–8.3× and 3.2–6.2×; 3×, 4.8–7.3× and 3.5–4.2×; 4×, 3.2–6.4× and
-// 2.6–3.5×. A lone connection is never paused (acquire).
+// 2.6–3.5×. A lone connection is never paused (acquire), nor are new
+// connections when no connection older than settleAge is there for the
+// pauses to serve (a fleet of clients reconnecting to a restarted server
+// is set up at full speed).
 const (
 	paceFactor = 4
 	maxPace    = 5 * time.Millisecond
@@ -207,7 +219,7 @@ func (g *handshakeGate) acquire(ctx context.Context, who any) error {
 	g.pmu.Lock()
 	p := g.next
 	g.pmu.Unlock()
-	if d := time.Until(p.until); d > 0 && p.who != who {
+	if d := time.Until(p.until); d > 0 && p.who != who && (g.pacing == nil || g.pacing()) {
 		t.Reset(d)
 		select {
 		case <-t.C:

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"runtime/metrics"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +63,37 @@ func TestHandshakeSlotPaced(t *testing.T) {
 	}
 	if len(g.slots) != 0 {
 		t.Fatal("a cancelled acquire kept its slot")
+	}
+}
+
+// With nobody to pace for (no connection set up a while ago), another
+// connection's step does not wait out the last step's pause.
+func TestHandshakeNotPacedForNobody(t *testing.T) {
+	g := newHandshakeGate(1, time.Second)
+	var settled atomic.Bool
+	g.pacing = settled.Load
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	g.pmu.Lock()
+	g.next = pause{until: time.Now().Add(time.Hour), who: a}
+	g.pmu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.acquire(ctx, b); err != nil {
+		t.Fatalf("a step waited for a pause with nobody to pace for: %v", err)
+	}
+	g.release(time.Now(), b)
+	// With a settled connection, the pause holds (an hour: the context's
+	// end stops the wait).
+	g.pmu.Lock()
+	g.next = pause{until: time.Now().Add(time.Hour), who: a}
+	g.pmu.Unlock()
+	settled.Store(true)
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	if err := g.acquire(short, b); err == nil {
+		t.Fatal("a step did not wait for the pause with a settled connection there")
 	}
 }
 

@@ -109,6 +109,7 @@ type Server struct {
 	gc         *gcPacer // nil without Config.GCHeadroom
 	gate       *handshakeGate
 	activity   atomic.Uint64 // connections and chunks started (quiet.go)
+	settled    atomic.Int32  // connections open for settleAge or more
 	peerLog    *logLimiter   // warnings per peer (logthrottle.go)
 }
 
@@ -185,6 +186,9 @@ func New(cfg Config) (*Server, error) {
 		listeners:  map[net.Listener]struct{}{},
 		conns:      map[*conn]struct{}{},
 		slots:      make(chan struct{}, cfg.MaxConns),
+	}
+	if gate != nil {
+		gate.pacing = func() bool { return s.settled.Load() > 0 }
 	}
 	if cfg.StateDir != "" {
 		st, err := openStore(cfg.StateDir, cfg.Logger)
