@@ -45,6 +45,9 @@ import (
 // 64 MiB allocations, one CPU: 0.77–0.92 → 0.41–0.45 ms). A pass through
 // the pipe costs a chunk alone on the CPU about 6% at the short quantum,
 // so it keeps the long one.
+//
+// While chunks compete, a session whose chunk allocated past the server's
+// budget waits, holding no slot, before its next turn (allocbudget.go).
 type cpuShare struct {
 	slots   int
 	quantum time.Duration
