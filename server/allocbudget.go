@@ -54,8 +54,9 @@ type allocBudget struct {
 
 // chargeFor is how long after a chunk last had to wait for a CPU slot
 // turns are still measured and charged: the first chunk of a busy spell
-// builds its big value before anyone waits behind it.
-const chargeFor = time.Second
+// builds its big value before anyone waits behind it. The same spell as
+// the GC headroom's (gcCalm).
+const chargeFor = gcCalm
 
 // minCharge is the least a turn must allocate to be charged: a `1+1`, or
 // a connection's buffers allocated during someone's turn, is not.

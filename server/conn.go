@@ -274,14 +274,7 @@ func (s *Server) refuseDelay() {
 }
 
 // wait sleeps for d, or until the server shuts down.
-func (s *Server) wait(d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-s.baseCtx.Done():
-	}
-}
+func (s *Server) wait(d time.Duration) { sleepCtx(s.baseCtx, d) }
 
 // write sends a frame. A write timeout has closed the whole connection
 // (the multiplexer does that, so that the peer does not hang on a

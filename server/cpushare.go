@@ -94,16 +94,19 @@ const (
 
 // quantumAt is the quantum in force at now.
 func (cs *cpuShare) quantumAt(now time.Time) time.Duration {
-	if now.UnixNano()-cs.contended.Load() < int64(contendedFor) {
+	if cs.waitedWithin(now, contendedFor) {
 		return min(cs.quantum, contendedQuantum)
 	}
 	return cs.quantum
 }
 
-// calm says no chunk has had to wait for a slot for d.
-func (cs *cpuShare) calm(d time.Duration) bool {
-	return time.Now().UnixNano()-cs.contended.Load() >= int64(d)
+// waitedWithin says a chunk had to wait for a slot within d before now.
+func (cs *cpuShare) waitedWithin(now time.Time, d time.Duration) bool {
+	return now.UnixNano()-cs.contended.Load() < int64(d)
 }
+
+// calm says no chunk has had to wait for a slot for d.
+func (cs *cpuShare) calm(d time.Duration) bool { return !cs.waitedWithin(time.Now(), d) }
 
 func newCPUShare(slots int) (*cpuShare, error) {
 	r, w, err := os.Pipe()
@@ -345,7 +348,7 @@ func (t *turn) take(now time.Time) {
 	t.since = now
 	t.takenAt = now
 	cs := t.cs
-	t.measured = cs.budget != nil && now.UnixNano()-cs.contended.Load() < int64(chargeFor)
+	t.measured = cs.budget != nil && cs.waitedWithin(now, chargeFor)
 	if t.measured {
 		t.shareAt = cs.ledger.begin()
 	}
