@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +106,12 @@ func (c *conn) handshake() (m *mux.Session) {
 			n := s.auth.fail(c.peer) // only wrong tokens count: a slow or broken peer must not lock others out
 			s.warnPeer(log, c.peer, "connection refused: wrong token", "agent", agent, "failures", n)
 		} else {
-			s.warnPeer(log, c.peer, "connection refused: handshake failed", "agent", agent, "err", err)
+			msg := "connection refused: handshake failed"
+			if strings.Contains(err.Error(), "remote error: tls: bad certificate") {
+				// The client's alert (see transport's resumeKeyExchanges).
+				msg = "connection refused by the client: its pin of this server's certificate differs, or it held a TLS session from before this server restarted and dials again"
+			}
+			s.warnPeer(log, c.peer, msg, "agent", agent, "err", err)
 			if n, _ := s.badHellos.add(c.peer, time.Now()); n > s.cfg.AuthFailures {
 				s.refuseDelay() // the TLS handshake is done and its slot given back
 			}

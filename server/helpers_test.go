@@ -65,6 +65,12 @@ func cert(t testing.TB) tls.Certificate {
 // adjusts the config first.
 func start(t testing.TB, plaintext bool, edit func(*server.Config)) *testServer {
 	t.Helper()
+	return startOn(t, "127.0.0.1:0", plaintext, edit)
+}
+
+// startOn is start, listening on addr.
+func startOn(t testing.TB, addr string, plaintext bool, edit func(*server.Config)) *testServer {
+	t.Helper()
 	logs := &syncBuffer{}
 	tok := []byte("0123456789abcdef0123456789abcdef")
 	cfg := server.Config{
@@ -81,7 +87,7 @@ func start(t testing.TB, plaintext bool, edit func(*server.Config)) *testServer 
 	if edit != nil {
 		edit(&cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"strings"
 	"testing"
@@ -26,10 +27,50 @@ func TestRefusedCertificateIsToldToTheServer(t *testing.T) {
 		}
 		t.Fatalf("a certificate not the pinned one: %v", err)
 	}
-	for i := 0; i < 500 && !strings.Contains(ts.logs.String(), "handshake failed"); i++ {
+	for i := 0; i < 500 && !strings.Contains(ts.logs.String(), "refused by the client"); i++ {
 		time.Sleep(10 * time.Millisecond) // bounded poll of the server's log
 	}
 	if log := ts.logs.String(); !strings.Contains(log, "bad certificate") {
 		t.Fatalf("the server's log does not say the client refused the certificate:\n%s", log)
+	}
+}
+
+// A client holding a TLS session from before the server restarted offered
+// it with a classical key exchange only (see transport's
+// resumeKeyExchanges): it refuses the classical full handshake the new
+// server answers with, which the server logs as such, and connects with a
+// post-quantum one in the same Dial. The next connect resumes.
+func TestReconnectAfterRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first := start(t, false, nil)
+	o := first.opts
+	o.Trust.SessionCache = tls.NewLRUClientSessionCache(4)
+	eval := func(ts *testServer) {
+		t.Helper()
+		c, err := transport.Dial(ctx, ts.addr, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if v, err := c.Eval(ctx, "1+1", nil); err != nil || v.Int != 2 {
+			t.Fatalf("1+1: %v %v", v, err)
+		}
+	}
+	eval(first)
+	eval(first)
+	first.srv.Close()
+	second := startOn(t, first.addr, false, nil)
+	eval(second)
+	eval(second)
+	const refusal = "it held a TLS session from before this server restarted"
+	for i := 0; i < 500 && !strings.Contains(second.logs.String(), refusal); i++ {
+		time.Sleep(10 * time.Millisecond) // bounded poll: the refused connection is logged by its own goroutine
+	}
+	if n := strings.Count(second.logs.String(), refusal); n != 1 {
+		t.Fatalf("the restarted server logged %d refusals by the client, want 1:\n%s", n, second.logs.String())
+	}
+	if log := first.logs.String(); strings.Contains(log, "refused") {
+		t.Fatalf("a resumed connect was refused:\n%s", log)
 	}
 }

@@ -87,25 +87,9 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 	if o.CancelGrace <= 0 {
 		o.CancelGrace = 5 * time.Second
 	}
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", addr)
+	cork, conn, err := dialTLS(ctx, addr, o)
 	if err != nil {
-		return nil, DialError(addr, err)
-	}
-	// Go sets TCP_NODELAY on every TCP connection it dials.
-	cork := newCorkConn(QuietConn(raw))
-	var conn net.Conn = cork
-	if !o.Plaintext {
-		tc := tls.Client(conn, ClientTLSConfig(addr, o.Trust))
-		hctx, cancel := context.WithTimeout(ctx, orDefault(o.HandshakeTimeout, DefaultHandshakeTimeout))
-		err := tc.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			cork.sendHeld() // the alert saying why (a certificate not the pinned one)
-			raw.Close()
-			return nil, tlsError(addr, err)
-		}
-		conn = tc
+		return nil, err
 	}
 	// yamux starts before the server's answer to the hello is read, so the
 	// attach rides in the same flight as the hello; its reader waits at a
@@ -161,6 +145,46 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// dialTLS dials addr and runs the TLS handshake (none with o.Plaintext).
+// The connection it returns writes through cork. A cached TLS session the
+// server no longer holds (it restarted) costs a second dial: see
+// resumeKeyExchanges.
+func dialTLS(ctx context.Context, addr string, o Options) (*corkConn, net.Conn, error) {
+	cork, conn, err := dialTLSOnce(ctx, addr, o, true)
+	if errors.Is(err, errNotResumed) {
+		return dialTLSOnce(ctx, addr, o, false)
+	}
+	return cork, conn, err
+}
+
+// dialTLSOnce is dialTLS without the second dial; resume as in
+// clientTLSConfig.
+func dialTLSOnce(ctx context.Context, addr string, o Options, resume bool) (*corkConn, net.Conn, error) {
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, DialError(addr, err)
+	}
+	// Go sets TCP_NODELAY on every TCP connection it dials.
+	cork := newCorkConn(QuietConn(raw))
+	if o.Plaintext {
+		return cork, cork, nil
+	}
+	tc := tls.Client(cork, clientTLSConfig(addr, o.Trust, resume))
+	hctx, cancel := context.WithTimeout(ctx, orDefault(o.HandshakeTimeout, DefaultHandshakeTimeout))
+	err = tc.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		cork.sendHeld() // the alert saying why (a certificate not the pinned one)
+		raw.Close()
+		if errors.Is(err, errNotResumed) {
+			return nil, nil, errNotResumed
+		}
+		return nil, nil, tlsError(addr, err)
+	}
+	return cork, tc, nil
 }
 
 // seqBase is a random chunk number in [2^32, 2^52): far from every other
