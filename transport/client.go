@@ -162,7 +162,9 @@ func dialTLS(ctx context.Context, addr string, o Options) (*corkConn, net.Conn, 
 // dialTLSOnce is dialTLS without the second dial; resume as in
 // clientTLSConfig.
 func dialTLSOnce(ctx context.Context, addr string, o Options, resume bool) (*corkConn, net.Conn, error) {
-	var d net.Dialer
+	// No TCP keepalive: the multiplexer's pings find a dead server, and
+	// its four socket options were on the connect's critical path.
+	d := net.Dialer{KeepAlive: -1}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, DialError(addr, err)

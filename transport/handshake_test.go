@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -69,32 +70,7 @@ func TestProofBoundToConnection(t *testing.T) {
 	tok := []byte("0123456789abcdef")
 	cert := newCert(t)
 	pair := func() (srv, cli *tls.Conn) {
-		// real sockets: the hello and the challenge cross in flight
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		b, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv = tls.Server(a, ServerTLSConfig(cert, nil))
-		cfg := ClientTLSConfig("x:1", TrustOptions{Fingerprint: Fingerprint(cert.Certificate[0])})
-		cfg.ClientSessionCache = nil
-		cli = tls.Client(b, cfg)
-		done := make(chan error, 1)
-		go func() { done <- srv.Handshake() }()
-		if err := cli.Handshake(); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		srv, cli, _ = tlsConnPair(t, cert)
 		return srv, cli
 	}
 	_, cliA := pair()
@@ -115,6 +91,81 @@ func TestProofBoundToConnection(t *testing.T) {
 		_, err := ServerHandshake(srv, tok, &HostInfo{}, "test", 5*time.Second, nil)
 		if (err == nil) != tc.ok || (!tc.ok && !errors.Is(err, ErrAuth)) {
 			t.Errorf("%s proof: %v", tc.name, err)
+		}
+		srv.Close()
+		cli.Close()
+	}
+}
+
+// tlsConnPair is both ends of a TLS connection over real loopback
+// sockets, handshake done; writes counts the server's writes to its
+// socket (TLS records, one Write each) from then on.
+func tlsConnPair(t *testing.T, cert tls.Certificate) (srv, cli *tls.Conn, writes *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	b, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingConn{Conn: a}
+	srv = tls.Server(counted, ServerTLSConfig(cert, nil))
+	cfg := ClientTLSConfig("x:1", TrustOptions{Fingerprint: Fingerprint(cert.Certificate[0])})
+	cfg.ClientSessionCache = nil
+	cli = tls.Client(b, cfg)
+	done := make(chan error, 1)
+	go func() { done <- srv.Handshake() }()
+	if err := cli.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	counted.n.Store(0)
+	return srv, cli, &counted.n
+}
+
+type countingConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestChallengeGoesWithTheAnswer: under TLS the client does not wait for
+// the challenge, so the server sends it with its answer to the hello, the
+// welcome or the refusal, in one write (one record, one segment, one
+// wake-up of the client), and the client reads both in order.
+func TestChallengeGoesWithTheAnswer(t *testing.T) {
+	tok := []byte("0123456789abcdef")
+	cert := newCert(t)
+	for _, good := range []bool{true, false} {
+		srv, cli, writes := tlsConnPair(t, cert)
+		key := tok
+		if !good {
+			key = []byte("wrong-token-0000")
+		}
+		got := make(chan error, 1)
+		go func() {
+			_, err := clientHandshake(cli, key, "test", 5*time.Second, nil)
+			got <- err
+		}()
+		_, err := ServerHandshake(srv, tok, &HostInfo{}, "test", 5*time.Second, nil)
+		if cerr := <-got; (err == nil) != good || (cerr == nil) != good || (!good && !errors.Is(cerr, ErrAuth)) {
+			t.Fatalf("good=%v: server %v, client %v", good, err, cerr)
+		}
+		if n := writes.Load(); n != 1 {
+			t.Errorf("good=%v: the server wrote %d times after the TLS handshake, want 1", good, n)
 		}
 		srv.Close()
 		cli.Close()

@@ -2,7 +2,9 @@ package mux
 
 import (
 	"io"
+	"net"
 	"runtime/metrics"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -114,5 +116,52 @@ func TestStreamAckedWhenItsHandlerWaitsToRead(t *testing.T) {
 	}
 	if n := recv(t, got, "the handler's read"); n != size {
 		t.Fatalf("the handler read %d bytes of %d", n, size)
+	}
+}
+
+// writeCounter counts the Writes to a connection.
+type writeCounter struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.n.Add(1)
+	return w.Conn.Write(p)
+}
+
+// TestAckRidesWithTheAnswer: the ACK of a stream OnStream takes, queued
+// for the next writer, goes out in the same Write as the handler's first
+// frame: one TLS record and one segment for a short request's answer, not
+// two (a new connection's attach paid both).
+func TestAckRidesWithTheAnswer(t *testing.T) {
+	cc, sc := tcpConns(t)
+	counted := &writeCounter{Conn: sc}
+	done := make(chan struct{})
+	s := Server(counted, Config{OnStream: func(st *Stream) {
+		go func() {
+			defer close(done)
+			_, _ = st.Write([]byte("answer"))
+			st.Close()
+		}()
+	}})
+	c := Client(cc, Config{})
+	defer c.Close()
+	defer s.Close()
+	st, err := c.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write([]byte("request")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(st)
+	if err != nil || string(got) != "answer" {
+		t.Fatalf("answer %q, %v", got, err)
+	}
+	recv(t, done, "the handler's end")
+	// The answer and the ACK in one Write, the FIN in another.
+	if n := counted.n.Load(); n != 2 {
+		t.Fatalf("the server wrote %d times for an ACK, an answer and a FIN, want 2", n)
 	}
 }

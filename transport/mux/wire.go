@@ -23,19 +23,14 @@ import (
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, headerSize+maxPayload); return &b }}
 
 func (s *Session) writeFrame(h header, body []byte) error {
-	out := h[:]
-	var bp *[]byte
-	if len(body) > 0 {
-		bp = framePool.Get().(*[]byte)
-		out = append(append((*bp)[:0], h[:]...), body...)
-	}
+	bp := framePool.Get().(*[]byte)
 	s.wmu.Lock()
-	err := s.flushCtlLocked()
-	if err == nil {
-		err = s.writeLocked(out)
-	}
+	// The control frames queued go in the same Write, ahead of the frame:
+	// one TLS record and one segment, not two.
+	out := append(append(s.takeCtl((*bp)[:0]), h[:]...), body...)
+	err := s.writeLocked(out)
 	s.wmu.Unlock()
-	if bp != nil && cap(out) == headerSize+maxPayload {
+	if cap(out) == headerSize+maxPayload {
 		*bp = out[:0]
 		framePool.Put(bp)
 	}
@@ -122,23 +117,28 @@ func (s *Session) flushDeferred() {
 	s.wmu.Unlock()
 }
 
-// flushCtlLocked writes every queued control frame in one Write. Taking the
-// queue clears flushing: frames queued after that start a new flusher (one
-// already started finds the queue empty and is done).
+// flushCtlLocked writes every queued control frame in one Write.
 func (s *Session) flushCtlLocked() error {
-	s.cmu.Lock()
-	ctl := s.ctl
-	s.ctl = nil
-	s.flushing = false
-	s.cmu.Unlock()
-	if len(ctl) == 0 {
-		return nil
+	var b [4 * headerSize]byte
+	if out := s.takeCtl(b[:0]); len(out) > 0 {
+		return s.writeLocked(out)
 	}
-	b := make([]byte, 0, len(ctl)*headerSize)
-	for _, h := range ctl {
+	return nil
+}
+
+// takeCtl appends the queued control frames to b, emptying the queue; the
+// caller holds wmu, so they are written in the order taken. Taking the
+// queue clears flushing: frames queued after that start a new flusher
+// (one already started finds the queue empty and is done).
+func (s *Session) takeCtl(b []byte) []byte {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	for _, h := range s.ctl {
 		b = append(b, h[:]...)
 	}
-	return s.writeLocked(b)
+	s.ctl = nil
+	s.flushing = false
+	return b
 }
 
 func isTimeout(err error) bool {
