@@ -72,40 +72,18 @@ func ServerHandshake(conn net.Conn, token []byte, info *HostInfo, agent string, 
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	challenge := &Msg{T: TChallenge, Version: ProtocolVersion, Nonce: nonce, Auth: token != nil, Agent: agent}
-	// Under TLS the client's proof binds the channel, not the nonce, so
-	// it sends its hello without waiting for the challenge: the challenge
-	// then waits for the hello and goes out with the answer, in one write.
-	// Over plain TCP the client needs the nonce first.
-	binding := channelBinding(conn)
-	if binding == nil {
-		if err := WriteMsg(conn, challenge, 0); err != nil {
-			return "", fmt.Errorf("send challenge: %w", err)
-		}
-		challenge = nil
+	if err := WriteMsg(conn, &Msg{T: TChallenge, Version: ProtocolVersion, Nonce: nonce, Auth: token != nil, Agent: agent}, 0); err != nil {
+		return "", fmt.Errorf("send challenge: %w", err)
 	}
 	hello, err := ReadMsg(conn, handshakeMaxFrame)
 	if err != nil {
 		return "", fmt.Errorf("read hello: %w", err)
 	}
-	answer := func(m *Msg) error {
-		if challenge == nil {
-			return WriteMsg(conn, m, 0)
-		}
-		b, err := AppendFrame(nil, challenge)
-		if err == nil {
-			b, err = AppendFrame(b, m)
-		}
-		if err == nil {
-			_, err = conn.Write(b)
-		}
-		return err
-	}
 	fail := func(kind, msg string, e error) (string, error) {
 		if refused != nil {
 			refused(hello.Agent, e)
 		}
-		_ = answer(&Msg{T: TError, Err: &ErrorInfo{Kind: kind, Msg: msg}})
+		_ = WriteMsg(conn, &Msg{T: TError, Err: &ErrorInfo{Kind: kind, Msg: msg}}, 0)
 		return hello.Agent, e
 	}
 	if hello.T != THello {
@@ -115,10 +93,10 @@ func ServerHandshake(conn net.Conn, token []byte, info *HostInfo, agent string, 
 		msg := fmt.Sprintf("client speaks protocol v%d, this server speaks v%d", hello.Version, ProtocolVersion)
 		return fail(KindVersion, msg, fmt.Errorf("%w: %s", ErrVersion, msg))
 	}
-	if token != nil && !hmac.Equal(hello.Proof, authProof(token, nonce, binding)) {
+	if token != nil && !hmac.Equal(hello.Proof, authProof(token, nonce, channelBinding(conn))) {
 		return fail(KindAuth, "authentication failed: the token does not match this server's — check --token-file (or $RSHELL_TOKEN_FILE)", ErrAuth)
 	}
-	if err := answer(&Msg{T: TWelcome, Version: ProtocolVersion, Info: info}); err != nil {
+	if err := WriteMsg(conn, &Msg{T: TWelcome, Version: ProtocolVersion, Info: info}, 0); err != nil {
 		return hello.Agent, fmt.Errorf("send welcome: %w", err)
 	}
 	return hello.Agent, nil
