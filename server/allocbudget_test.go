@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -187,4 +188,31 @@ func TestCPUShareChargedChunkWaitsWithoutItsSlot(t *testing.T) {
 		t.Errorf("the chunk ran again after %v, before its 16 ms debt was paid", waited)
 	}
 	a.Release()
+}
+
+// A chunk cancelled while its session waits out an allocation pause, at
+// its start, says that is what it waited for, not a turn on the CPU; a
+// chunk that was not paused says nothing.
+func TestCancelledInAPauseSaysSo(t *testing.T) {
+	_, _, newTurn, _ := shareWithBudget(t)
+	var cost chunkCost
+	cost.notBefore.Store(time.Now().Add(time.Minute).UnixNano())
+	a := newTurn(&cost)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	if a.held {
+		t.Fatal("the paused chunk took a slot")
+	}
+	if w := a.Waiting(); !strings.Contains(w, "--alloc-rate") {
+		t.Fatalf("Waiting() = %q, want the allocation pause", w)
+	}
+	b := newTurn(&chunkCost{})
+	b.Run(context.Background())
+	defer b.Release()
+	if w := b.Waiting(); w != "" {
+		t.Fatalf("a chunk never paused: Waiting() = %q", w)
+	}
 }

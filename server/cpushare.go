@@ -192,6 +192,7 @@ type turn struct {
 	spent time.Duration // CPU turns this chunk has had, before since
 
 	paused   time.Duration // how long this chunk waited for its session's allocation (allocbudget.go)
+	stopped  bool          // ctx ended that wait
 	measured bool          // the turn's allocation is measured
 	shareAt  float64       // cs.ledger's share when the slot was taken
 	takenAt  time.Time     // when it was
@@ -223,6 +224,7 @@ func (t *turn) Run(ctx context.Context) {
 	if !t.held {
 		if d := t.debt(now); d > 0 {
 			if !sleepCtx(ctx, d) {
+				t.stopped = true
 				return
 			}
 			t.paused += d
@@ -379,6 +381,15 @@ func (t *turn) charge(now time.Time) bool {
 		t.charged(n, time.Duration(until-now.UnixNano()))
 	}
 	return true
+}
+
+// Waiting says what the chunk was waiting for when its context ended Run:
+// its session's allocation pause, or "" (a turn on the CPU).
+func (t *turn) Waiting() string {
+	if t.stopped {
+		return "the end of its session's pause (the session allocated more than the server's --alloc-rate while other sessions' chunks competed for the CPU)"
+	}
+	return ""
 }
 
 // debt is how long the session must still wait, holding no slot, after

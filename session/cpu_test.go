@@ -24,6 +24,11 @@ func (c *countingCPU) Run(ctx context.Context) {
 
 func (c *countingCPU) Release() { c.releases++ }
 
+// pausingCPU is a countingCPU whose waits are pauses.
+type pausingCPU struct{ countingCPU }
+
+func (p *pausingCPU) Waiting() string { return "the end of a pause" }
+
 func TestChunksTakeTurnsOnTheCPU(t *testing.T) {
 	s := New(Options{})
 	for _, tc := range []struct {
@@ -116,6 +121,19 @@ func TestChunkCancelledWaitingForTheCPU(t *testing.T) {
 	ei = <-done
 	if ei == nil || ei.Kind != transport.KindCancelled || !strings.Contains(ei.Msg, "waiting for a turn on the server's CPU") {
 		t.Fatalf("got %+v", ei)
+	}
+	// A CPU that says the wait was something else (its session's pause)
+	// is quoted instead.
+	paused := &pausingCPU{countingCPU{wait: make(chan struct{})}}
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() {
+		_, ei := s.Eval(WithCPU(ctx, paused), "y = 1", "", nil)
+		done <- ei
+	}()
+	<-paused.wait
+	cancel()
+	if ei := <-done; ei == nil || !strings.Contains(ei.Msg, "while waiting for the end of a pause (this chunk never ran)") {
+		t.Fatalf("cancelled in a pause: %+v", ei)
 	}
 	if _, ei := s.Eval(context.Background(), "y", "", nil); ei == nil {
 		t.Fatal("the chunk that never ran bound y")

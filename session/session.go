@@ -106,6 +106,11 @@ type CPU interface {
 	Release()
 }
 
+// cpuWaiting is a CPU that can say what a chunk stopped before it ran was
+// waiting for, when that was not a turn on the CPU (a pause of its
+// session's; "" otherwise).
+type cpuWaiting interface{ Waiting() string }
+
 type cpuKey struct{}
 
 // WithCPU returns a context for Eval under which a long chunk takes its
@@ -426,7 +431,11 @@ func (s *Session) Eval(ctx context.Context, src, file string, out func(string)) 
 	if s.cpu != nil {
 		s.cpu.Run(ctx) // wait for a turn on the CPU
 		if ctx.Err() != nil {
-			return nil, s.stopError(ctx, start, nil, "a turn on the server's CPU, busy with other sessions' chunks")
+			waiting := "a turn on the server's CPU, busy with other sessions' chunks"
+			if w, ok := s.cpu.(cpuWaiting); ok && w.Waiting() != "" {
+				waiting = w.Waiting()
+			}
+			return nil, s.stopError(ctx, start, nil, waiting)
 		}
 	}
 
