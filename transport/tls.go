@@ -155,13 +155,16 @@ var resumeKeyExchanges = []tls.CurveID{tls.CurveP256}
 // errNotResumed refuses a full handshake made with resumeKeyExchanges.
 var errNotResumed = errors.New("the server did not resume the TLS session offered with a classical key exchange")
 
-// ClientTLSConfig returns the TLS config for dialing addr (host:port).
+// ClientTLSConfig returns the TLS config for dialing addr (host:port). It
+// offers keyExchanges even for a session it may resume: Dial offers
+// resumeKeyExchanges then, and dials again if the server does not resume.
 func ClientTLSConfig(addr string, o TrustOptions) *tls.Config {
-	return clientTLSConfig(addr, o, true)
+	return clientTLSConfig(addr, o, false)
 }
 
-// clientTLSConfig is ClientTLSConfig; resume false never offers
-// resumeKeyExchanges (the dial after errNotResumed).
+// clientTLSConfig is ClientTLSConfig; with resume, a config for a server
+// whose session is cached offers resumeKeyExchanges and refuses a full
+// handshake (errNotResumed).
 func clientTLSConfig(addr string, o TrustOptions, resume bool) *tls.Config {
 	cache := o.SessionCache
 	if cache == nil {
