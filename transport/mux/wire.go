@@ -119,8 +119,7 @@ func (s *Session) flushDeferred() {
 
 // flushCtlLocked writes every queued control frame in one Write.
 func (s *Session) flushCtlLocked() error {
-	var b [4 * headerSize]byte
-	if out := s.takeCtl(b[:0]); len(out) > 0 {
+	if out := s.takeCtl(nil); len(out) > 0 {
 		return s.writeLocked(out)
 	}
 	return nil
