@@ -50,10 +50,16 @@ func newHarness(ctx context.Context, cfg config) (*harness, error) {
 		return nil, err
 	}
 	h.findRPyC(ctx)
+	if (h.rpycServer == "" || tasksetPath == "") && !cfg.noInstall {
+		if err := installDeps(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "install:", err)
+		}
+		h.findRPyC(ctx)
+	}
 	if h.rpycServer == "" {
 		if cfg.requireRPyC {
 			h.cleanup()
-			return nil, fmt.Errorf("rpyc: %s (run scripts/install-bench-deps.sh)", h.rpycInfo)
+			return nil, fmt.Errorf("rpyc: %s (scripts/install-bench-deps.sh installs it; it needs root or sudo)", h.rpycInfo)
 		}
 		fmt.Fprintf(os.Stderr, "rpyc: %s — measuring rshell alone (scripts/install-bench-deps.sh installs it)\n", h.rpycInfo)
 	} else {

@@ -13,7 +13,8 @@
 // CPU 1; "same": all on CPU 0), and runs every workload against both. The
 // rshell clients are this binary re-executed (-role rshell-client); the
 // RPyC clients are an embedded Python script run with /usr/bin/python3.
-// Scripts/install-bench-deps.sh installs python3-rpyc and taskset.
+// When python3-rpyc or taskset is missing it runs the project's
+// scripts/install-bench-deps.sh first (-no-install: it does not).
 package main
 
 import (
@@ -37,6 +38,7 @@ type config struct {
 	placements   []string
 	out          string
 	requireRPyC  bool
+	noInstall    bool
 	rshellBin    string
 	evalN        int
 	idleN        int
@@ -90,6 +92,7 @@ func main() {
 	flag.DurationVar(&cfg.dur, "duration", 0, "duration of each throughput run (default 3s, 0.5s with -quick)")
 	flag.StringVar(&placement, "placement", "", "split, same or both (default both; split with -quick)")
 	flag.StringVar(&cfg.out, "out", "", "also write the results as markdown to this file")
+	flag.BoolVar(&cfg.noInstall, "no-install", false, "do not run scripts/install-bench-deps.sh when RPyC or taskset is missing")
 	flag.BoolVar(&cfg.requireRPyC, "require-rpyc", false, "fail when RPyC is not installed instead of measuring rshell alone")
 	flag.StringVar(&cfg.rshellBin, "rshell", "", "use this rshell binary instead of building ./cmd/rshell")
 	flag.IntVar(&cfg.evalN, "eval-n", 0, "eval_rtt samples (default 5000; 500 with -quick)")
