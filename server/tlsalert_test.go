@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rshell/rshell/server"
 	"github.com/rshell/rshell/transport"
 )
 
@@ -73,4 +75,44 @@ func TestReconnectAfterRestart(t *testing.T) {
 	if log := first.logs.String(); strings.Contains(log, "refused") {
 		t.Fatalf("a resumed connect was refused:\n%s", log)
 	}
+}
+
+// With its session-ticket keys kept in a file (as `rshell serve` keeps them
+// in its state dir), a restarted server resumes the sessions of its
+// clients: their first connect after the restart is resumed, not refused
+// and made again.
+func TestReconnectAfterRestartWithKeptTicketKeys(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "ticket-keys")
+	keep := func(cfg *server.Config) {
+		tk, err := transport.OpenTicketKeys(path, transport.Fingerprint(cfg.TLS.Certificates[0].Certificate[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Apply(cfg.TLS)
+	}
+	first := start(t, false, keep)
+	o := first.opts
+	o.Trust.SessionCache = tls.NewLRUClientSessionCache(4)
+	eval := func(ts *testServer, resumed bool) {
+		t.Helper()
+		c, err := transport.Dial(ctx, ts.addr, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if c.TLSResumed() != resumed {
+			t.Fatalf("connect resumed %v, want %v", c.TLSResumed(), resumed)
+		}
+		if v, err := c.Eval(ctx, "1+1", nil); err != nil || v.Int != 2 {
+			t.Fatalf("1+1: %v %v", v, err)
+		}
+	}
+	eval(first, false)
+	eval(first, true)
+	first.srv.Close()
+	second := startOn(t, first.addr, false, keep)
+	eval(second, true)
+	eval(second, true)
 }

@@ -300,6 +300,14 @@ func (c *Client) Info() HostInfo { return c.info }
 // Attachment says which session the client is attached to.
 func (c *Client) Attachment() Attachment { return c.att }
 
+// TLSResumed says whether the connection resumed an earlier TLS session
+// (an abbreviated handshake: no certificate, no post-quantum key exchange
+// of its own; see resumeKeyExchanges).
+func (c *Client) TLSResumed() bool {
+	tc, ok := c.conn.(*tls.Conn)
+	return ok && tc.ConnectionState().DidResume
+}
+
 // Done is closed when the connection is gone.
 func (c *Client) Done() <-chan struct{} { return c.mux.CloseChan() }
 

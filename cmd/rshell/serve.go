@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -170,6 +169,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		}
 		cfg.TLS = tc
 		tlsDesc = "tls " + fp
+		defer keepTicketKeys(f, tc, fp, log)()
 	}
 	ln, err := server.Listen(f.listen)
 	if err != nil {
@@ -216,6 +216,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 func serverTLS(f *serveFlags) (*tls.Config, string, error) {
 	var cert tls.Certificate
 	var err error
+	dir := tlsStateDir(f)
 	switch {
 	case f.tlsCert != "" || f.tlsKey != "":
 		if f.tlsCert == "" || f.tlsKey == "" {
@@ -226,11 +227,7 @@ func serverTLS(f *serveFlags) (*tls.Config, string, error) {
 			return nil, "", fmt.Errorf("load --tls-cert/--tls-key: %w", err)
 		}
 	default:
-		dir := f.stateDir
-		if dir == "" || dir == "none" {
-			dir = transport.StateDir()
-		}
-		cert, err = transport.LoadOrCreateCert(filepath.Join(dir, "tls"))
+		cert, err = transport.LoadOrCreateCert(dir)
 		if err != nil {
 			return nil, "", err
 		}

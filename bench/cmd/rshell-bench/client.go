@@ -189,7 +189,7 @@ func cpuTime() int64 {
 // first warm the process's code paths. Each sample is dial + handshake +
 // attach + eval 1+1.
 func connectWorkload(ctx context.Context, a clientArgs, opts transport.Options, out *json.Encoder) error {
-	one := func(cache tls.ClientSessionCache) (int64, error) {
+	one := func(cache tls.ClientSessionCache, resume bool) (int64, error) {
 		o := opts
 		o.Trust.SessionCache = cache
 		o.First = &transport.EvalRequest{Src: "1+1"} // as rshell exec sends it
@@ -203,9 +203,13 @@ func connectWorkload(ctx context.Context, a clientArgs, opts transport.Options, 
 		r, err := c.FirstResult(ctx, nil)
 		v := r.Value
 		d := time.Since(t0)
+		resumed := c.TLSResumed()
 		c.Close()
 		if err != nil {
 			return 0, err
+		}
+		if resumed != resume {
+			return 0, fmt.Errorf("a connect meant to be resumed %v was resumed %v", resume, resumed)
 		}
 		if v.Int != 2 {
 			return 0, fmt.Errorf("1+1 = %v", v)
@@ -213,19 +217,22 @@ func connectWorkload(ctx context.Context, a clientArgs, opts transport.Options, 
 		return int64(d), nil
 	}
 	shared := tls.NewLRUClientSessionCache(4)
-	for range 3 {
-		if _, err := one(shared); err != nil {
+	if _, err := one(shared, false); err != nil {
+		return err
+	}
+	for range 2 {
+		if _, err := one(shared, true); err != nil {
 			return err
 		}
 	}
 	var r clientResult
 	for range a.n {
-		d, err := one(tls.NewLRUClientSessionCache(4))
+		d, err := one(tls.NewLRUClientSessionCache(4), false)
 		if err != nil {
 			return err
 		}
 		r.Samples = append(r.Samples, d)
-		if d, err = one(shared); err != nil {
+		if d, err = one(shared, true); err != nil {
 			return err
 		}
 		r.Resumed = append(r.Resumed, d)

@@ -1,0 +1,170 @@
+package transport
+
+import (
+	"crypto/tls"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func keyBytes(tk *TicketKeys) [][32]byte {
+	var ks [][32]byte
+	for _, k := range tk.keys {
+		ks = append(ks, k.key)
+	}
+	return ks
+}
+
+func TestTicketKeysKeptInAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tls", "ticket-keys")
+	tk, err := OpenTicketKeys(path, "sha256:A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tk.keys) != 1 || tk.keys[0].key == [32]byte{} {
+		t.Fatalf("a new file holds %d keys (%v), want one random key", len(tk.keys), tk.keys)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", st.Mode().Perm())
+	}
+	before, _ := os.ReadFile(path)
+	again, err := OpenTicketKeys(path, "sha256:A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keyBytes(again)[0] != keyBytes(tk)[0] || len(again.keys) != 1 {
+		t.Fatal("reopened: a different key")
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Fatalf("reopening rewrote the file:\n%s\n->\n%s", before, after)
+	}
+}
+
+func TestTicketKeysRotate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ticket-keys")
+	t0 := time.Unix(1_800_000_000, 0)
+	now := t0
+	clock := func() time.Time { return now }
+	tk, err := openTicketKeys(path, "sha256:A", clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := keyBytes(tk)[0]
+	now = t0.Add(TicketKeyRotation - time.Minute)
+	if changed, err := tk.Rotate(); changed || err != nil {
+		t.Fatalf("before the rotation is due: changed %v, %v", changed, err)
+	}
+	now = t0.Add(TicketKeyRotation)
+	if changed, err := tk.Rotate(); !changed || err != nil {
+		t.Fatalf("rotation due: changed %v, %v", changed, err)
+	}
+	ks := keyBytes(tk)
+	if len(ks) != 2 || ks[1] != first || ks[0] == first {
+		t.Fatal("after a rotation: want a new key first, the old one second")
+	}
+	// Past the first key's lifetime: it goes, and the second, now older
+	// than a rotation, is followed by a new one.
+	now = t0.Add(TicketKeyLifetime)
+	if changed, err := tk.Rotate(); !changed || err != nil {
+		t.Fatalf("at the first key's end: changed %v, %v", changed, err)
+	}
+	ks2 := keyBytes(tk)
+	if len(ks2) != 2 || ks2[1] != ks[0] {
+		t.Fatalf("at the first key's end: %d keys, want the newest two", len(ks2))
+	}
+	reread, err := openTicketKeys(path, "sha256:A", clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keyBytes(reread); len(got) != 2 || got[0] != ks2[0] || got[1] != ks2[1] {
+		t.Fatal("the file does not hold the rotated keys")
+	}
+}
+
+// A file made for another certificate is not used: a server whose
+// certificate changed does not resume sessions begun with the old one.
+func TestTicketKeysBoundToTheCertificate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ticket-keys")
+	a, err := OpenTicketKeys(path, "sha256:A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenTicketKeys(path, "sha256:B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.keys) != 1 || keyBytes(b)[0] == keyBytes(a)[0] {
+		t.Fatal("another certificate's keys were kept")
+	}
+	if f, _ := os.ReadFile(path); !strings.Contains(string(f), "cert sha256:B\n") {
+		t.Fatalf("file:\n%s", f)
+	}
+}
+
+func TestTicketKeysUnreadableFileReplaced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ticket-keys")
+	if err := os.WriteFile(path, []byte("cert sha256:A\nkey 12 not-base64!\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := OpenTicketKeys(path, "sha256:A")
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "line 2: malformed key") {
+		t.Fatalf("got %v, want an error naming the file and its bad line", err)
+	}
+	if len(tk.keys) != 1 {
+		t.Fatalf("%d keys, want a new one", len(tk.keys))
+	}
+	if again, err := OpenTicketKeys(path, "sha256:A"); err != nil || keyBytes(again)[0] != keyBytes(tk)[0] {
+		t.Fatalf("the file was not rewritten with the new key: %v", err)
+	}
+}
+
+// A client resumes its TLS session with a server restarted with the same
+// kept keys: no full handshake, no refusal, no second dial. (The restart:
+// the server forgets its keys and loads them from the file again.)
+func TestTicketKeysResumeAcrossRestart(t *testing.T) {
+	cert := newCert(t)
+	fp := Fingerprint(cert.Certificate[0])
+	path := filepath.Join(t.TempDir(), "ticket-keys")
+	o := Options{Trust: TrustOptions{Fingerprint: fp, SessionCache: tls.NewLRUClientSessionCache(4)}}
+	s := newTicketServer(t, cert)
+	load := func() {
+		tk, err := OpenTicketKeys(path, fp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Apply(s.cfg)
+	}
+	load()
+	if cs := s.dial(t, o); cs.DidResume {
+		t.Fatal("first contact resumed")
+	}
+	if err := <-s.seen; err != nil {
+		t.Fatal(err)
+	}
+	s.cfg.SetSessionTicketKeys([][32]byte{{9}}) // the process ends
+	load()                                      // a new one starts
+	if cs := s.dial(t, o); !cs.DidResume || cs.CurveID != tls.CurveP256 {
+		t.Fatalf("after the restart: resumed %v with %v, want resumed with %v", cs.DidResume, cs.CurveID, tls.CurveP256)
+	}
+	if err := <-s.seen; err != nil {
+		t.Fatalf("the restarted server's handshake: %v", err)
+	}
+	select {
+	case err := <-s.seen:
+		t.Fatalf("a second handshake (%v): the client dialled again", err)
+	default:
+	}
+
+	// Without the file (a new certificate's keys), the same client makes
+	// the full handshake, as before kept keys.
+	s.cfg.SetSessionTicketKeys([][32]byte{{9}})
+	if cs := s.dial(t, o); cs.DidResume {
+		t.Fatal("resumed with keys that never sealed its ticket")
+	}
+}
