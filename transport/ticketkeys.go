@@ -110,11 +110,21 @@ func parseTicketKeys(b []byte, cert string) ([]ticketKey, error) {
 
 // Rotate makes a new key when the newest is TicketKeyRotation old and
 // drops keys past TicketKeyLifetime, writing the file when anything
-// changed. It says whether the keys changed.
+// changed. It says whether the keys changed. Keys another server sharing
+// the file wrote since, newer than these, are taken instead of making
+// more: servers sharing a state dir keep one set of keys.
 func (tk *TicketKeys) Rotate() (bool, error) {
 	tk.mu.Lock()
 	defer tk.mu.Unlock()
-	return tk.rotate()
+	adopted := false
+	if b, err := os.ReadFile(tk.path); err == nil {
+		ks, err := parseTicketKeys(b, tk.cert)
+		if err == nil && len(ks) > 0 && (len(tk.keys) == 0 || ks[0].created.After(tk.keys[0].created)) {
+			tk.keys, adopted = ks, true
+		}
+	}
+	changed, err := tk.rotate()
+	return changed || adopted, err
 }
 
 func (tk *TicketKeys) rotate() (bool, error) {

@@ -168,3 +168,35 @@ func TestTicketKeysResumeAcrossRestart(t *testing.T) {
 		t.Fatal("resumed with keys that never sealed its ticket")
 	}
 }
+
+// Two servers sharing a state dir: the second to rotate takes the keys
+// the first wrote instead of overwriting them with its own.
+func TestTicketKeysSharedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ticket-keys")
+	t0 := time.Unix(1_800_000_000, 0)
+	now := t0
+	clock := func() time.Time { return now }
+	a, err := openTicketKeys(path, "sha256:A", clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := openTicketKeys(path, "sha256:A", clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(TicketKeyRotation + time.Second)
+	if changed, err := a.Rotate(); !changed || err != nil {
+		t.Fatalf("a: changed %v, %v", changed, err)
+	}
+	now = now.Add(time.Minute)
+	if changed, err := b.Rotate(); !changed || err != nil {
+		t.Fatalf("b: changed %v, %v", changed, err)
+	}
+	ka, kb := keyBytes(a), keyBytes(b)
+	if len(ka) != 2 || len(kb) != 2 || ka[0] != kb[0] || ka[1] != kb[1] {
+		t.Fatalf("a holds %d keys, b %d, or not the same ones", len(ka), len(kb))
+	}
+	if changed, err := b.Rotate(); changed || err != nil {
+		t.Fatalf("b again: changed %v, %v", changed, err)
+	}
+}
