@@ -55,8 +55,8 @@ type TicketKeys struct {
 // fingerprint, makes a new key when the newest is TicketKeyRotation old (or
 // there is none, or the file was made for another certificate, or cannot be
 // read), drops keys past TicketKeyLifetime, and writes the file back (0600).
-// An error means the keys could not be written: they are still usable,
-// for this process's life only.
+// An error says what went wrong (the file could not be read, or written);
+// the keys returned are usable all the same.
 func OpenTicketKeys(path, certFingerprint string) (*TicketKeys, error) {
 	return openTicketKeys(path, certFingerprint, time.Now)
 }
@@ -69,11 +69,13 @@ func openTicketKeys(path, certFingerprint string, now func() time.Time) (*Ticket
 	} else if !os.IsNotExist(err) {
 		loadErr = err
 	}
-	_, err := tk.rotate()
-	if loadErr != nil {
-		return tk, fmt.Errorf("%s could not be read (%v): new session-ticket keys made", path, loadErr)
+	if _, err := tk.rotate(); err != nil {
+		return tk, fmt.Errorf("cannot write %s (%v): the keys live in this process only, and clients will make a full TLS handshake after this server restarts", path, err)
 	}
-	return tk, err
+	if loadErr != nil {
+		return tk, fmt.Errorf("%s could not be read (%v): replaced with new keys; clients holding a TLS session from before make a full handshake once", path, loadErr)
+	}
+	return tk, nil
 }
 
 // parseTicketKeys reads the file's lines: "cert FINGERPRINT", then

@@ -113,7 +113,7 @@ func TestTicketKeysUnreadableFileReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	tk, err := OpenTicketKeys(path, "sha256:A")
-	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "line 2: malformed key") {
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "line 2: malformed key") || !strings.Contains(err.Error(), "replaced with new keys") {
 		t.Fatalf("got %v, want an error naming the file and its bad line", err)
 	}
 	if len(tk.keys) != 1 {
@@ -198,5 +198,22 @@ func TestTicketKeysSharedFile(t *testing.T) {
 	}
 	if changed, err := b.Rotate(); changed || err != nil {
 		t.Fatalf("b again: changed %v, %v", changed, err)
+	}
+}
+
+func TestTicketKeysUnwritable(t *testing.T) {
+	// The state dir's tls "directory" is a file: not even root can write
+	// under it.
+	notDir := filepath.Join(t.TempDir(), "tls")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(notDir, "ticket-keys")
+	tk, err := OpenTicketKeys(path, "sha256:A")
+	if err == nil || !strings.Contains(err.Error(), "cannot write "+path) || !strings.Contains(err.Error(), "after this server restarts") {
+		t.Fatalf("got %v, want an error saying the keys cannot be written and what it costs", err)
+	}
+	if len(tk.keys) != 1 {
+		t.Fatalf("%d keys, want one usable key", len(tk.keys))
 	}
 }

@@ -28,12 +28,13 @@ const ticketKeyCheck = time.Hour
 // that clients resume their TLS sessions across a restart of the server,
 // and rotates them while the server runs. The returned func stops the
 // rotation. Keys that cannot be written are used all the same, for this
-// process's life, with a warning.
+// process's life, with a warning; so are new keys that replaced a file
+// that could not be read.
 func keepTicketKeys(f *serveFlags, tc *tls.Config, fp string, log *slog.Logger) (stop func()) {
 	path := filepath.Join(tlsStateDir(f), "ticket-keys")
 	tk, err := transport.OpenTicketKeys(path, fp)
 	if err != nil {
-		log.Warn("session-ticket keys: "+err.Error()+" — clients will make a full TLS handshake after this server restarts", "path", path)
+		log.Warn("session-ticket keys: "+err.Error(), "path", path)
 	}
 	tk.Apply(tc)
 	done := make(chan struct{})
