@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,8 +54,9 @@ type TicketKeys struct {
 
 // OpenTicketKeys loads the keys in path for the certificate with the given
 // fingerprint, makes a new key when the newest is TicketKeyRotation old (or
-// there is none, or the file was made for another certificate, or cannot be
-// read), drops keys past TicketKeyLifetime, and writes the file back (0600).
+// there is none, or the file was made for another certificate, cannot be
+// read, or others can read it: its keys are then not used), drops keys past
+// TicketKeyLifetime, and writes the file back (0600).
 // An error says what went wrong (the file could not be read, or written);
 // the keys returned are usable all the same.
 func OpenTicketKeys(path, certFingerprint string) (*TicketKeys, error) {
@@ -64,7 +66,11 @@ func OpenTicketKeys(path, certFingerprint string) (*TicketKeys, error) {
 func openTicketKeys(path, certFingerprint string, now func() time.Time) (*TicketKeys, error) {
 	tk := &TicketKeys{path: path, cert: certFingerprint, now: now}
 	var loadErr error
-	if b, err := os.ReadFile(path); err == nil {
+	if st, err := os.Stat(path); err == nil && runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+		// Others could read the keys: they are not used, and the file
+		// is replaced (0600) with new ones.
+		loadErr = fmt.Errorf("it was readable by others (mode %v)", st.Mode().Perm())
+	} else if b, err := os.ReadFile(path); err == nil {
 		tk.keys, loadErr = parseTicketKeys(b, certFingerprint)
 	} else if !os.IsNotExist(err) {
 		loadErr = err

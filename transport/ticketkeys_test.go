@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -215,5 +216,35 @@ func TestTicketKeysUnwritable(t *testing.T) {
 	}
 	if len(tk.keys) != 1 {
 		t.Fatalf("%d keys, want one usable key", len(tk.keys))
+	}
+}
+
+// Keys in a file others could read are not used: new ones replace them,
+// in a file only the server's user can read.
+func TestTicketKeysReadableByOthersReplaced(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes are Unix's")
+	}
+	path := filepath.Join(t.TempDir(), "ticket-keys")
+	old, err := OpenTicketKeys(path, "sha256:A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := OpenTicketKeys(path, "sha256:A")
+	if err == nil || !strings.Contains(err.Error(), "readable by others") || !strings.Contains(err.Error(), "replaced with new keys") {
+		t.Fatalf("got %v, want an error saying the file was readable by others and replaced", err)
+	}
+	if len(tk.keys) != 1 || keyBytes(tk)[0] == keyBytes(old)[0] {
+		t.Fatal("the keys others could read are still used")
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v after the replacement, want 0600", st.Mode().Perm())
 	}
 }
