@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,15 +65,7 @@ func OpenTicketKeys(path, certFingerprint string) (*TicketKeys, error) {
 func openTicketKeys(path, certFingerprint string, now func() time.Time) (*TicketKeys, error) {
 	tk := &TicketKeys{path: path, cert: certFingerprint, now: now}
 	var loadErr error
-	if st, err := os.Stat(path); err == nil && runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-		// Others could read the keys: they are not used, and the file
-		// is replaced (0600) with new ones.
-		loadErr = fmt.Errorf("it was readable by others (mode %v)", st.Mode().Perm())
-	} else if b, err := os.ReadFile(path); err == nil {
-		tk.keys, loadErr = parseTicketKeys(b, certFingerprint)
-	} else if !os.IsNotExist(err) {
-		loadErr = err
-	}
+	tk.keys, loadErr = readTicketKeys(path, certFingerprint)
 	if _, err := tk.rotate(); err != nil {
 		return tk, fmt.Errorf("cannot write %s (%v): the keys live in this process only, and clients will make a full TLS handshake after this server restarts", path, err)
 	}
@@ -82,6 +73,27 @@ func openTicketKeys(path, certFingerprint string, now func() time.Time) (*Ticket
 		return tk, fmt.Errorf("%s could not be read (%v): replaced with new keys; clients holding a TLS session from before make a full handshake once", path, loadErr)
 	}
 	return tk, nil
+}
+
+// readTicketKeys reads the keys in path for cert: none when there is no
+// file. Keys in a file others can read are not used (an error): the file
+// is then replaced, 0600, with new ones.
+func readTicketKeys(path, cert string) ([]ticketKey, error) {
+	st, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if othersCanRead(st.Mode()) {
+		return nil, fmt.Errorf("it was readable by others (mode %v)", st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseTicketKeys(b, cert)
 }
 
 // parseTicketKeys reads the file's lines: "cert FINGERPRINT", then
@@ -125,11 +137,9 @@ func (tk *TicketKeys) Rotate() (bool, error) {
 	tk.mu.Lock()
 	defer tk.mu.Unlock()
 	adopted := false
-	if b, err := os.ReadFile(tk.path); err == nil {
-		ks, err := parseTicketKeys(b, tk.cert)
-		if err == nil && len(ks) > 0 && (len(tk.keys) == 0 || ks[0].created.After(tk.keys[0].created)) {
-			tk.keys, adopted = ks, true
-		}
+	ks, err := readTicketKeys(tk.path, tk.cert)
+	if err == nil && len(ks) > 0 && (len(tk.keys) == 0 || ks[0].created.After(tk.keys[0].created)) {
+		tk.keys, adopted = ks, true
 	}
 	changed, err := tk.rotate()
 	return changed || adopted, err

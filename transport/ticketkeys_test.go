@@ -18,6 +18,26 @@ func keyBytes(tk *TicketKeys) [][32]byte {
 	return ks
 }
 
+// wantPrivate fails t unless path is a file of mode 0600.
+func wantPrivate(t *testing.T, path string) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: mode %v, want 0600", path, st.Mode().Perm())
+	}
+}
+
+// testClock is a clock at 2027-01-15 that a test moves by setting *now.
+func testClock() (t0 time.Time, now *time.Time, clock func() time.Time) {
+	t0 = time.Unix(1_800_000_000, 0)
+	now = new(time.Time)
+	*now = t0
+	return t0, now, func() time.Time { return *now }
+}
+
 func TestTicketKeysKeptInAFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tls", "ticket-keys")
 	tk, err := OpenTicketKeys(path, "sha256:A")
@@ -27,13 +47,7 @@ func TestTicketKeysKeptInAFile(t *testing.T) {
 	if len(tk.keys) != 1 || tk.keys[0].key == [32]byte{} {
 		t.Fatalf("a new file holds %d keys (%v), want one random key", len(tk.keys), tk.keys)
 	}
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Mode().Perm() != 0o600 {
-		t.Fatalf("mode %v, want 0600", st.Mode().Perm())
-	}
+	wantPrivate(t, path)
 	before, _ := os.ReadFile(path)
 	again, err := OpenTicketKeys(path, "sha256:A")
 	if err != nil {
@@ -49,19 +63,17 @@ func TestTicketKeysKeptInAFile(t *testing.T) {
 
 func TestTicketKeysRotate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ticket-keys")
-	t0 := time.Unix(1_800_000_000, 0)
-	now := t0
-	clock := func() time.Time { return now }
+	t0, now, clock := testClock()
 	tk, err := openTicketKeys(path, "sha256:A", clock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := keyBytes(tk)[0]
-	now = t0.Add(TicketKeyRotation - time.Minute)
+	*now = t0.Add(TicketKeyRotation - time.Minute)
 	if changed, err := tk.Rotate(); changed || err != nil {
 		t.Fatalf("before the rotation is due: changed %v, %v", changed, err)
 	}
-	now = t0.Add(TicketKeyRotation)
+	*now = t0.Add(TicketKeyRotation)
 	if changed, err := tk.Rotate(); !changed || err != nil {
 		t.Fatalf("rotation due: changed %v, %v", changed, err)
 	}
@@ -71,7 +83,7 @@ func TestTicketKeysRotate(t *testing.T) {
 	}
 	// Past the first key's lifetime: it goes, and the second, now older
 	// than a rotation, is followed by a new one.
-	now = t0.Add(TicketKeyLifetime)
+	*now = t0.Add(TicketKeyLifetime)
 	if changed, err := tk.Rotate(); !changed || err != nil {
 		t.Fatalf("at the first key's end: changed %v, %v", changed, err)
 	}
@@ -174,9 +186,7 @@ func TestTicketKeysResumeAcrossRestart(t *testing.T) {
 // the first wrote instead of overwriting them with its own.
 func TestTicketKeysSharedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ticket-keys")
-	t0 := time.Unix(1_800_000_000, 0)
-	now := t0
-	clock := func() time.Time { return now }
+	t0, now, clock := testClock()
 	a, err := openTicketKeys(path, "sha256:A", clock)
 	if err != nil {
 		t.Fatal(err)
@@ -185,11 +195,11 @@ func TestTicketKeysSharedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now = t0.Add(TicketKeyRotation + time.Second)
+	*now = t0.Add(TicketKeyRotation + time.Second)
 	if changed, err := a.Rotate(); !changed || err != nil {
 		t.Fatalf("a: changed %v, %v", changed, err)
 	}
-	now = now.Add(time.Minute)
+	*now = (*now).Add(time.Minute)
 	if changed, err := b.Rotate(); !changed || err != nil {
 		t.Fatalf("b: changed %v, %v", changed, err)
 	}
@@ -240,11 +250,5 @@ func TestTicketKeysReadableByOthersReplaced(t *testing.T) {
 	if len(tk.keys) != 1 || keyBytes(tk)[0] == keyBytes(old)[0] {
 		t.Fatal("the keys others could read are still used")
 	}
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Mode().Perm() != 0o600 {
-		t.Fatalf("mode %v after the replacement, want 0600", st.Mode().Perm())
-	}
+	wantPrivate(t, path)
 }

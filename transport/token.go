@@ -43,13 +43,19 @@ func DefaultTokenFile() string { return filepath.Join(ConfigDir(), "token") }
 // DefaultKnownHosts is the client's certificate pin file.
 func DefaultKnownHosts() string { return filepath.Join(ConfigDir(), "known_hosts") }
 
+// othersCanRead says a file with mode m holds no secret: its group or
+// others may read it (not checked on Windows, whose modes do not say).
+func othersCanRead(m os.FileMode) bool {
+	return runtime.GOOS != "windows" && m.Perm()&0o077 != 0
+}
+
 // ReadTokenFile reads a token. It refuses a file others can read.
 func ReadTokenFile(path string) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("read token: %w", err)
 	}
-	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+	if othersCanRead(st.Mode()) {
 		return nil, fmt.Errorf("token file %s is readable by others (mode %v) — run: chmod 600 %s", path, st.Mode().Perm(), path)
 	}
 	b, err := os.ReadFile(path)
