@@ -52,6 +52,7 @@ type config struct {
 	serverEnv    []string
 	attackWindow time.Duration
 	healthyCPU   string
+	elsewhere    int // -attack-elsewhere: the second server's nice value; -1: none
 }
 
 // want says whether metric is selected by -only.
@@ -104,6 +105,7 @@ func main() {
 	flag.BoolVar(&cfg.inproc, "inproc-server", false, "run the server package in a process of this binary instead of the rshell binary")
 	flag.DurationVar(&cfg.attackWindow, "attack-window", 0, "adversarial suite: how long the healthy client measures, with no attack and under each attack (default 3s, 200ms with -quick)")
 	flag.StringVar(&cfg.healthyCPU, "healthy-cpu", "1", "adversarial suite: the CPU of the healthy client (attackers are on CPU 1, the server on CPU 0)")
+	flag.IntVar(&cfg.elsewhere, "attack-elsewhere", -1, "adversarial suite, a diagnostic: the attackers target a second server on CPU 0 at this nice value (0-19), not the healthy client's")
 	var only, serverEnv string
 	flag.StringVar(&only, "only", "", "comma-separated metrics to run (default all), e.g. -only eval_rtt,replicate_N100000; adversarial runs the attack suite, adversarial_KIND one attack")
 	flag.StringVar(&serverEnv, "server-env", "", "extra environment for the rshell server, comma-separated (experiments, e.g. GOMAXPROCS=2)")
@@ -146,6 +148,9 @@ func main() {
 }
 
 func orchestrate(cfg config, placement string) (err error) {
+	if cfg.elsewhere > 19 || cfg.elsewhere < -1 {
+		return fmt.Errorf("-attack-elsewhere %d: give a nice value from 0 to 19", cfg.elsewhere)
+	}
 	if placement == "" {
 		placement = "both"
 		if cfg.quick {

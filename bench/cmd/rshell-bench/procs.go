@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -212,4 +213,42 @@ func procCPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// startElsewhere starts the second server of -attack-elsewhere on CPU 0
+// and gives every thread of it the nice value asked for (threads it
+// starts later inherit it from the thread that starts them). What the
+// attacks then cost the healthy client is what they cost through the
+// machine alone, the server it talks to untouched: the most that running
+// the attacked part of a server in a process of its own, at that
+// priority, could give.
+func (h *harness) startElsewhere(ctx context.Context) (*rsServer, error) {
+	rs, err := h.startRShell(ctx, "0", "adversarial-elsewhere")
+	if err != nil {
+		return nil, err
+	}
+	if err := renice(rs.p.pid(), h.cfg.elsewhere); err != nil {
+		rs.p.stop()
+		return nil, fmt.Errorf("-attack-elsewhere: %w", err)
+	}
+	return rs, nil
+}
+
+// renice sets the nice value of every thread of process pid (setpriority
+// on Linux sets one thread's).
+func renice(pid, nice int) error {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("renice thread %d of %d: %w", tid, pid, err)
+		}
+	}
+	return nil
 }
