@@ -153,7 +153,7 @@ var nicePath, _ = exec.LookPath("nice")
 // adversarial runs the suite against a fresh server.
 func (h *harness) adversarial(ctx context.Context) (*advRun, error) {
 	t0 := time.Now()
-	res := &advRun{window: h.cfg.attackWindow, nice: nicePath != "", pinned: tasksetPath != "", healthyCPU: h.cfg.healthyCPU, elsewhere: -1}
+	res := &advRun{window: h.cfg.attackWindow, nice: nicePath != "", pinned: tasksetPath != "", healthyCPU: h.cfg.healthyCPU, elsewhere: h.cfg.elsewhere}
 	fmt.Fprintf(os.Stderr, "adversarial: server on CPU 0, healthy client on CPU %s, attackers on CPU 1 under nice -n 19\n", h.cfg.healthyCPU)
 	rs, err := h.startRShell(ctx, "0", "adversarial")
 	if err != nil {
@@ -166,7 +166,6 @@ func (h *harness) adversarial(ctx context.Context) (*advRun, error) {
 			return nil, err
 		}
 		defer target.p.stop()
-		res.elsewhere = h.cfg.elsewhere
 	}
 	hp, err := start(ctx, h.cfg.healthyCPU, h.self, "-role", "healthy", "-addr", rs.addr, "-token-file", rs.token, "-fp", rs.fp)
 	if err != nil {
@@ -257,6 +256,25 @@ func (h *harness) adversarial(ctx context.Context) (*advRun, error) {
 	_ = hp.stdin.Close()
 	res.rssQuiet, res.quietIn = quietRSS(rs.p.pid(), res.rss0)
 	return res, nil
+}
+
+// startElsewhere starts the second server of -attack-elsewhere on CPU 0
+// and gives every thread of it the nice value asked for (threads it
+// starts later inherit it from the thread that starts them). What the
+// attacks then cost the healthy client is what they cost through the
+// machine alone, the server it talks to untouched: the most that running
+// the attacked part of a server in a process of its own, at that
+// priority, could give.
+func (h *harness) startElsewhere(ctx context.Context) (*rsServer, error) {
+	rs, err := h.startRShell(ctx, "0", "adversarial-elsewhere")
+	if err != nil {
+		return nil, err
+	}
+	if err := renice(rs.p.pid(), h.cfg.elsewhere); err != nil {
+		rs.p.stop()
+		return nil, fmt.Errorf("-attack-elsewhere: %w", err)
+	}
+	return rs, nil
 }
 
 // quietRSS waits, at most quietWait, for the server left alone to give

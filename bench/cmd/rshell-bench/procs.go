@@ -215,25 +215,6 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
-// startElsewhere starts the second server of -attack-elsewhere on CPU 0
-// and gives every thread of it the nice value asked for (threads it
-// starts later inherit it from the thread that starts them). What the
-// attacks then cost the healthy client is what they cost through the
-// machine alone, the server it talks to untouched: the most that running
-// the attacked part of a server in a process of its own, at that
-// priority, could give.
-func (h *harness) startElsewhere(ctx context.Context) (*rsServer, error) {
-	rs, err := h.startRShell(ctx, "0", "adversarial-elsewhere")
-	if err != nil {
-		return nil, err
-	}
-	if err := renice(rs.p.pid(), h.cfg.elsewhere); err != nil {
-		rs.p.stop()
-		return nil, fmt.Errorf("-attack-elsewhere: %w", err)
-	}
-	return rs, nil
-}
-
 // renice sets the nice value of every thread of process pid (setpriority
 // on Linux sets one thread's).
 func renice(pid, nice int) error {
