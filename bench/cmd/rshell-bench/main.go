@@ -131,7 +131,11 @@ func main() {
 	case "floor-server":
 		err = runFloorServer()
 	case "floor-client":
-		err = runFloorClient(workload, addr, n)
+		if workload == "rate" {
+			err = runFloorRate(addr, dur)
+		} else {
+			err = runFloorClient(workload, addr, n)
+		}
 	case "healthy":
 		err = runHealthy(addr, tokenFile, fp)
 	case "attacker":

@@ -58,6 +58,9 @@ func (x *row) fmtVal(s stat, v float64) string {
 	}
 	switch x.unit {
 	case "rate":
+		if strings.HasPrefix(x.name, "floor_") {
+			return fmt.Sprintf("%.0f round trips/s", v)
+		}
 		return fmt.Sprintf("%.0f evals/s", v)
 	case "bytes":
 		return fmtBytes(v) + "/conn"
@@ -95,6 +98,14 @@ func goals(r *run, idleN int) {
 	eval := r.get("eval_rtt")
 	for _, x := range r.rows {
 		switch {
+		case strings.HasPrefix(x.name, "floor_") && x.unit == "rate":
+			// A throughput floor's ratio: the floor's rate ÷ RPyC's at
+			// the same level, the most that row's ratio could be here.
+			c, _ := throughputLevel(x.name)
+			if tp := r.get(fmt.Sprintf("throughput_c%d", c)); tp != nil && tp.rp.ok && tp.rp.median != 0 && x.rs.ok {
+				x.ratio, x.hasRatio = x.rs.median/tp.rp.median, true
+			}
+			x.goal = fmt.Sprintf("ceiling for throughput_c%d's ratio", c)
 		case strings.HasPrefix(x.name, "floor_"):
 			if eval != nil && eval.rs.ok && x.rs.ok {
 				x.ratio, x.hasRatio = eval.rs.median/x.rs.median, true
@@ -190,7 +201,7 @@ func (rep *report) markdown() string {
 	w("- load average (1, 5, 15 min) at start: %s; at end: %s\n", rep.loadStart, rep.loadEnd)
 	w("- command: `go run ./bench/cmd/rshell-bench%s`\n", cmdFlags())
 	if !advOnly {
-		w("\nratio = rshell ÷ RPyC of the medians (for throughput: rshell's rate ÷ RPyC's, higher is better); for floor rows, rshell's eval_rtt ÷ that floor.\n")
+		w("\nratio = rshell ÷ RPyC of the medians (for throughput: rshell's rate ÷ RPyC's, higher is better); for floor rows, rshell's eval_rtt ÷ that floor; for the throughput floor (floor_tcp_quiet_cN), its rate ÷ RPyC's throughput_cN.\n")
 	}
 
 	var all []*run

@@ -254,6 +254,12 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 		}
 		progress("%s: rshell %.0f/s (%s), RPyC %.0f/s (%s) [%s]", name, x.rs.median, x.rs.note, x.rp.median, x.rp.note, since(t0))
 	}
+	// The throughput floor at the busiest level, in the same run (floorrate.go).
+	if top := levels[len(levels)-1]; want(fmt.Sprintf("throughput_c%d", top)) {
+		if err := h.floorRate(ctx, res, top, sc, cc); err != nil {
+			return res, fmt.Errorf("throughput floor: %w", err)
+		}
+	}
 
 	if want("cancel_latency") {
 		t0 := time.Now()
@@ -285,19 +291,11 @@ func (h *harness) floor(ctx context.Context, res *run, sc, cc string) error {
 	if !h.cfg.want("floor") && !h.cfg.want("eval_rtt") {
 		return nil
 	}
-	fs, err := start(ctx, sc, h.self, "-role", "floor-server")
+	fs, addrs, err := h.startFloorServer(ctx, sc)
 	if err != nil {
 		return err
 	}
 	defer fs.stop()
-	line, err := fs.readLine(30 * time.Second)
-	if err != nil {
-		return err
-	}
-	addrs := strings.Fields(line)
-	if len(addrs) != 4 {
-		return fmt.Errorf("floor server said %q", line)
-	}
 	for i, kind := range []string{"tcp", "yamux", "tls-yamux", "tcp-quiet"} {
 		name := map[string]string{"tcp": "floor_tcp_pingpong_16B", "yamux": "floor_yamux_pingpong_16B",
 			"tls-yamux": "floor_tls_mux_pingpong_16B", "tcp-quiet": "floor_tcp_quiet_pingpong_16B"}[kind]
@@ -313,6 +311,25 @@ func (h *harness) floor(ctx context.Context, res *run, sc, cc string) error {
 		progress("%s: %s (p99 %s)", name, fmtTime(x.rs.median), fmtTime(x.rs.p99))
 	}
 	return nil
+}
+
+// startFloorServer starts the floor's echo server on CPU sc; addrs are its
+// listeners: tcp, yamux, tls-yamux, tcp-quiet.
+func (h *harness) startFloorServer(ctx context.Context, sc string) (fs *proc, addrs []string, err error) {
+	if fs, err = start(ctx, sc, h.self, "-role", "floor-server"); err != nil {
+		return nil, nil, err
+	}
+	line, err := fs.readLine(30 * time.Second)
+	if err == nil {
+		if addrs = strings.Fields(line); len(addrs) != 4 {
+			err = fmt.Errorf("floor server said %q", line)
+		}
+	}
+	if err != nil {
+		fs.stop()
+		return nil, nil, err
+	}
+	return fs, addrs, nil
 }
 
 func (h *harness) idle(ctx context.Context, res *run, rs *rsServer, rp *rpServer, cc string) error {
