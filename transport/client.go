@@ -147,6 +147,16 @@ func Dial(ctx context.Context, addr string, o Options) (*Client, error) {
 	return c, nil
 }
 
+// DialTLS dials addr and runs the TLS handshake as Dial does (the same
+// key exchanges, session resumption, pinning and first-flight corking),
+// then stops: it speaks nothing of rshell's protocol. It is for measuring
+// what a connect costs below rshell's hello (the benchmark's connect
+// floor). Without TLS (o.Plaintext) it returns the TCP connection.
+func DialTLS(ctx context.Context, addr string, o Options) (net.Conn, error) {
+	_, c, err := dialTLS(ctx, addr, o)
+	return c, err
+}
+
 // dialTLS dials addr and runs the TLS handshake (none with o.Plaintext).
 // The connection it returns writes through cork. A cached TLS session the
 // server no longer holds (it restarted) costs a second dial: see

@@ -128,9 +128,11 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.quiet {
 		level = slog.LevelWarn
 	}
-	var h slog.Handler = slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})
+	out := newBatchedLog(cmd.ErrOrStderr(), logFlushDelay, logBatchMax)
+	defer out.Close()
+	var h slog.Handler = slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})
 	if f.logFormat == "json" {
-		h = slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})
+		h = slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level})
 	}
 	log := slog.New(h)
 

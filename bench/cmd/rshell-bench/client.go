@@ -216,28 +216,40 @@ func connectWorkload(ctx context.Context, a clientArgs, opts transport.Options, 
 		}
 		return int64(d), nil
 	}
+	r, err := interleavedConnects(a.n, one)
+	if err != nil {
+		return err
+	}
+	return out.Encode(r)
+}
+
+// interleavedConnects runs one, a timed connect, n times with a fresh TLS
+// session cache (Samples) interleaved with n times with a cache that holds
+// the server's ticket (Resumed), after three untimed connects that warm
+// the process's code paths and fill that cache.
+func interleavedConnects(n int, one func(cache tls.ClientSessionCache, resume bool) (int64, error)) (clientResult, error) {
+	var r clientResult
 	shared := tls.NewLRUClientSessionCache(4)
 	if _, err := one(shared, false); err != nil {
-		return err
+		return r, err
 	}
 	for range 2 {
 		if _, err := one(shared, true); err != nil {
-			return err
+			return r, err
 		}
 	}
-	var r clientResult
-	for range a.n {
+	for range n {
 		d, err := one(tls.NewLRUClientSessionCache(4), false)
 		if err != nil {
-			return err
+			return r, err
 		}
 		r.Samples = append(r.Samples, d)
 		if d, err = one(shared, true); err != nil {
-			return err
+			return r, err
 		}
 		r.Resumed = append(r.Resumed, d)
 	}
-	return out.Encode(r)
+	return r, nil
 }
 
 // idleWorkload opens n connections, prints "ready N", then holds them

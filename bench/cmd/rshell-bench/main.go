@@ -131,9 +131,12 @@ func main() {
 	case "floor-server":
 		err = runFloorServer()
 	case "floor-client":
-		if workload == "rate" {
+		switch workload {
+		case "rate":
 			err = runFloorRate(addr, dur)
-		} else {
+		case "connect":
+			err = runFloorConnect(addr, n)
+		default:
 			err = runFloorClient(workload, addr, n)
 		}
 	case "healthy":

@@ -98,6 +98,14 @@ func goals(r *run, idleN int) {
 	eval := r.get("eval_rtt")
 	for _, x := range r.rows {
 		switch {
+		case strings.HasPrefix(x.name, "floor_tls_connect"):
+			// The connect floor's ratio: its median ÷ RPyC's connect
+			// without TLS, the least that connect row's ratio could be.
+			of := "connect_first_eval" + strings.TrimPrefix(x.name, "floor_tls_connect")
+			if cf := r.get("connect_first_eval"); cf != nil && cf.rp.ok && x.rs.ok {
+				x.ratio, x.hasRatio = x.rs.median/cf.rp.median, true
+			}
+			x.goal = fmt.Sprintf("floor for %s's ratio (goal ≤ %.1f×)", of, connectGoals[of].limit)
 		case strings.HasPrefix(x.name, "floor_") && x.unit == "rate":
 			// A throughput floor's ratio: the floor's rate ÷ RPyC's at
 			// the same level, the most that row's ratio could be here.
@@ -201,7 +209,7 @@ func (rep *report) markdown() string {
 	w("- load average (1, 5, 15 min) at start: %s; at end: %s\n", rep.loadStart, rep.loadEnd)
 	w("- command: `go run ./bench/cmd/rshell-bench%s`\n", cmdFlags())
 	if !advOnly {
-		w("\nratio = rshell ÷ RPyC of the medians (for throughput: rshell's rate ÷ RPyC's, higher is better); for floor rows, rshell's eval_rtt ÷ that floor; for the throughput floor (floor_tcp_quiet_cN), its rate ÷ RPyC's throughput_cN.\n")
+		w("\nratio = rshell ÷ RPyC of the medians (for throughput: rshell's rate ÷ RPyC's, higher is better); for floor rows, rshell's eval_rtt ÷ that floor; for the throughput floor (floor_tcp_quiet_cN), its rate ÷ RPyC's throughput_cN; for the connect floor (floor_tls_connect), its median ÷ RPyC's connect.\n")
 	}
 
 	var all []*run

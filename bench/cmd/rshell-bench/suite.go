@@ -147,6 +147,12 @@ func (h *harness) runPlacement(ctx context.Context, pl string, withIdle bool) (*
 		}
 		progress("connect_first_eval: rshell %s (resumed %s), RPyC %s [%s]", fmtTime(cf.rs.median), fmtTime(cr.rs.median), fmtTime(cf.rp.median), since(t0))
 	}
+	// The connect floor, right after (floorconnect.go).
+	if want("connect_first_eval") || want("connect_first_eval_resumed") {
+		if err := h.floorConnect(ctx, res, pick(100, 3), sc, cc); err != nil {
+			return res, fmt.Errorf("connect floor: %w", err)
+		}
+	}
 
 	// The same rshell samples against RPyC over its own TLS (rpyc_classic
 	// --ssl-certfile/--ssl-keyfile, clients verifying with ssl_connect).
