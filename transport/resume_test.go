@@ -53,11 +53,12 @@ func newTicketServer(t *testing.T, cert tls.Certificate, curves ...tls.CurveID) 
 	return s
 }
 
-// dial runs dialTLS to the server and reads its byte; it returns the
-// client's view of the connection.
+// dial runs DialTLS (Dial's TLS dial, exported for the benchmark's
+// connect floor) to the server and reads its byte; it returns the client's
+// view of the connection.
 func (s *ticketServer) dial(t *testing.T, o Options) tls.ConnectionState {
 	t.Helper()
-	_, conn, err := dialTLS(context.Background(), s.addr, o)
+	conn, err := DialTLS(context.Background(), s.addr, o)
 	if err != nil {
 		t.Fatal(err)
 	}
