@@ -166,6 +166,30 @@ func goals(r *run, idleN int) {
 			ratio(x)
 		}
 	}
+	beyondFloors(r)
+}
+
+// beyondFloors marks each missed goal that this run's floor missed too:
+// no client doing what the floor does could have met it here.
+func beyondFloors(r *run) {
+	for _, x := range r.rows {
+		if x.met == nil || *x.met {
+			continue
+		}
+		var f *row
+		beyond := func(float64) bool { return false }
+		switch g := connectGoals[x.name]; {
+		case x.name == "throughput_c64":
+			f = r.get("floor_tcp_quiet_c64")
+			beyond = func(v float64) bool { return v < 5 }
+		case g.against == "without TLS":
+			f = r.get("floor_tls_connect" + strings.TrimPrefix(x.name, "connect_first_eval"))
+			beyond = func(v float64) bool { return v > g.limit }
+		}
+		if f != nil && f.hasRatio && beyond(f.ratio) {
+			x.floorRatio = f.ratio
+		}
+	}
 }
 
 func placementDesc(r *run) string {
@@ -253,6 +277,8 @@ func (rep *report) markdown() string {
 				met = "no"
 				if *x.met {
 					met = "yes"
+				} else if x.floorRatio != 0 {
+					met = fmt.Sprintf("no (the floor too: %.2f×)", x.floorRatio)
 				}
 			} else if x.goal != "" && !strings.HasPrefix(x.goal, "eval_rtt ÷") {
 				met = "n/a"

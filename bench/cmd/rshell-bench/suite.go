@@ -43,6 +43,9 @@ type row struct {
 	hasRatio bool
 	goal     string
 	met      *bool
+	// floorRatio, when not 0, is the ratio this run's floor reached for a
+	// goal this row missed, one the floor itself did not meet (goals).
+	floorRatio float64
 }
 
 type run struct {
