@@ -84,12 +84,8 @@ func (h *harness) floorRate(ctx context.Context, res *run, c int, sc, cc string)
 	return nil
 }
 
-// throughputLevel is the c of a throughput_cN or floor_..._cN row name.
-func throughputLevel(name string) (int, bool) {
-	i := strings.LastIndex(name, "_c")
-	if i < 0 {
-		return 0, false
-	}
-	c, err := strconv.Atoi(name[i+2:])
-	return c, err == nil
+// throughputLevel is the c of a floor_..._cN row name (0 if it has none).
+func throughputLevel(name string) int {
+	c, _ := strconv.Atoi(name[strings.LastIndex(name, "_c")+2:])
+	return c
 }

@@ -109,7 +109,7 @@ func goals(r *run, idleN int) {
 		case strings.HasPrefix(x.name, "floor_") && x.unit == "rate":
 			// A throughput floor's ratio: the floor's rate ÷ RPyC's at
 			// the same level, the most that row's ratio could be here.
-			c, _ := throughputLevel(x.name)
+			c := throughputLevel(x.name)
 			if tp := r.get(fmt.Sprintf("throughput_c%d", c)); tp != nil && tp.rp.ok && tp.rp.median != 0 && x.rs.ok {
 				x.ratio, x.hasRatio = x.rs.median/tp.rp.median, true
 			}
