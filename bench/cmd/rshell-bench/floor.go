@@ -159,17 +159,22 @@ func runFloorClient(kind, addr string, n int) error {
 	default:
 		return fmt.Errorf("unknown floor %q", kind)
 	}
+	samples, err := timeN(200, n, floorRoundTrip(c))
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(clientResult{Samples: samples})
+}
+
+// floorRoundTrip returns one floor round trip on c: floorMsg bytes out,
+// the echo read back.
+func floorRoundTrip(c io.ReadWriter) func() error {
 	buf := make([]byte, floorMsg)
-	rt := func() error {
+	return func() error {
 		if _, err := c.Write(buf); err != nil {
 			return err
 		}
 		_, err := io.ReadFull(c, buf)
 		return err
 	}
-	samples, err := timeN(200, n, rt)
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(os.Stdout).Encode(clientResult{Samples: samples})
 }

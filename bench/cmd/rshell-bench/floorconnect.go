@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -44,11 +43,7 @@ func runFloorConnect(addr string, n int) error {
 		if err != nil {
 			return 0, err
 		}
-		buf := make([]byte, floorMsg)
-		if _, err := st.Write(buf); err != nil {
-			return 0, err
-		}
-		if _, err := io.ReadFull(st, buf); err != nil {
+		if err := floorRoundTrip(st)(); err != nil {
 			return 0, err
 		}
 		d := time.Since(t0)

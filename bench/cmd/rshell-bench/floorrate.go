@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -40,15 +39,7 @@ func runFloorRate(addr string, d time.Duration) error {
 	}
 	defer raw.Close()
 	_ = raw.(*net.TCPConn).SetNoDelay(true)
-	c := transport.QuietConn(raw)
-	buf := make([]byte, floorMsg)
-	rt := func() error {
-		if _, err := c.Write(buf); err != nil {
-			return err
-		}
-		_, err := io.ReadFull(c, buf)
-		return err
-	}
+	rt := floorRoundTrip(transport.QuietConn(raw))
 	for range 200 {
 		if err := rt(); err != nil {
 			return err
