@@ -11,7 +11,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func main() { os.Exit(run(os.Args[1:])) }
+func main() {
+	keepMonitorAwake(os.Args)
+	os.Exit(run(os.Args[1:]))
+}
 
 // exitError carries an exit status out of a command.
 type exitError struct{ code int }

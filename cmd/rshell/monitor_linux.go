@@ -1,0 +1,100 @@
+package main
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// While every P is idle, the Go runtime's monitor thread (sysmon) sleeps
+// until a timer is due or a goroutine enters an ordinary system call. Each
+// connect makes such calls (accept, setsockopt, close), and a monitor woken
+// by one polls every 20 µs while the server is busy. On a one-CPU server
+// that was ~8 thread switches and ~0.2 ms of CPU per full TLS connect, a
+// quarter of the connect's CPU (bench/RESULTS.md, item 61). GODEBUG's
+// schedtrace is the runtime's only switch that keeps the monitor out of
+// that sleep (it then backs off to a wake-up every 10 ms), and the runtime
+// reads it only when the process starts, so `rshell serve` starts itself
+// again with it set, to the longest period: schedtrace also prints a line
+// beginning "SCHED" each time that many milliseconds pass, counted from
+// the host's boot, so on a host up for more than 24.8 days one such line
+// goes to stderr at start and then one every 24.8 days.
+const monitorSetting = "schedtrace=2147483647"
+
+// reexecMarker carries the GODEBUG the server was started with through
+// the re-execution: "=" followed by its value, or "" when it was unset.
+const reexecMarker = "RSHELL_SERVE_GODEBUG"
+
+// keepMonitorAwake re-executes `rshell serve` with monitorSetting added to
+// GODEBUG, unless the environment already sets schedtrace or the server is
+// asked to --sleep-when-idle (the monitor then costs ~100 wake-ups a
+// second, ~3 ms of CPU here, on a server with nothing to do); it returns
+// only when it does not re-execute (another command, or the exec failed,
+// in which case the server runs with the monitor's deep sleep). In the
+// re-executed server it puts GODEBUG back as it was, so that processes the
+// server starts (os.run) see the environment the user gave it.
+func keepMonitorAwake(args []string) {
+	if orig, ok := os.LookupEnv(reexecMarker); ok {
+		_ = os.Unsetenv(reexecMarker)
+		if v, set := strings.CutPrefix(orig, "="); set {
+			_ = os.Setenv("GODEBUG", v)
+		} else {
+			_ = os.Unsetenv("GODEBUG")
+		}
+		return
+	}
+	if len(args) < 2 || args[1] != "serve" || sleepWhenIdle(args[2:]) {
+		return
+	}
+	godebug, set := os.LookupEnv("GODEBUG")
+	if godebugSets(godebug, "schedtrace") {
+		return
+	}
+	marker, value := "", monitorSetting
+	if set {
+		marker = "=" + godebug
+		if godebug != "" {
+			value = godebug + "," + monitorSetting
+		}
+	}
+	env := []string{"GODEBUG=" + value, reexecMarker + "=" + marker}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "GODEBUG" && k != reexecMarker {
+			env = append(env, kv)
+		}
+	}
+	// /proc/self/exe is this binary even when its file has been replaced
+	// or removed since it started.
+	_ = syscall.Exec("/proc/self/exe", args, env)
+}
+
+// godebugSets reports whether the GODEBUG value godebug sets key.
+func godebugSets(godebug, key string) bool {
+	for field := range strings.SplitSeq(godebug, ",") {
+		if k, _, ok := strings.Cut(field, "="); ok && k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// sleepWhenIdle reports whether the serve flags in args turn
+// --sleep-when-idle on, as the flag parser will read them.
+func sleepWhenIdle(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(a, "=")
+		if name != "--"+sleepWhenIdleFlag {
+			continue
+		}
+		if !hasValue {
+			return true
+		}
+		on, err := strconv.ParseBool(value)
+		return err == nil && on
+	}
+	return false
+}
