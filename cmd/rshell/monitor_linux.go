@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -10,16 +11,23 @@ import (
 // While every P is idle, the Go runtime's monitor thread (sysmon) sleeps
 // until a timer is due or a goroutine enters an ordinary system call. Each
 // connect makes such calls (accept, setsockopt, close), and a monitor woken
-// by one polls every 20 µs while the server is busy. On a one-CPU server
-// that was ~8 thread switches and ~0.2 ms of CPU per full TLS connect, a
-// quarter of the connect's CPU (bench/RESULTS.md, item 61). GODEBUG's
-// schedtrace is the runtime's only switch that keeps the monitor out of
-// that sleep (it then backs off to a wake-up every 10 ms), and the runtime
-// reads it only when the process starts, so `rshell serve` starts itself
-// again with it set, to the longest period: schedtrace also prints a line
-// beginning "SCHED" each time that many milliseconds pass, counted from
-// the host's boot, so on a host up for more than 24.8 days one such line
-// goes to stderr at start and then one every 24.8 days.
+// by one polls every 20 µs while the server is busy. On a server with one
+// CPU each poll preempts the server's only running thread: ~8 thread
+// switches and ~0.2 ms of CPU per full TLS connect, a quarter of the
+// connect's CPU (bench/RESULTS.md, item 61). GODEBUG's schedtrace is the
+// runtime's only switch that keeps the monitor out of that sleep (it then
+// backs off to a wake-up every 10 ms), and the runtime reads it only when
+// the process starts, so `rshell serve` starts itself again with it set,
+// to the longest period: schedtrace also prints a line beginning "SCHED"
+// each time that many milliseconds pass, counted from the host's boot, so
+// on a host up for more than 24.8 days one such line goes to stderr at
+// start and then one every 24.8 days.
+//
+// Only with one CPU (GOMAXPROCS 1: the affinity mask, a cgroup limit or
+// the variable). With two, the monitor runs beside the server rather than
+// in its place, the connect gained less, and a cancelled chunk's worst
+// case got worse: over 2 ms in 15 of 56 runs of cancel_latency_2cpu
+// against 5 of 56 without (item 61).
 const monitorSetting = "schedtrace=2147483647"
 
 // reexecMarker carries the GODEBUG the server was started with through
@@ -27,8 +35,8 @@ const monitorSetting = "schedtrace=2147483647"
 const reexecMarker = "RSHELL_SERVE_GODEBUG"
 
 // keepMonitorAwake re-executes `rshell serve` with monitorSetting added to
-// GODEBUG, unless the environment already sets schedtrace or the server is
-// asked to --sleep-when-idle (the monitor then costs ~100 wake-ups a
+// GODEBUG when it runs on one CPU, unless the environment already sets
+// schedtrace or the server is asked to --sleep-when-idle (the monitor then costs ~100 wake-ups a
 // second, ~3 ms of CPU here, on a server with nothing to do); it returns
 // only when it does not re-execute (another command, or the exec failed,
 // in which case the server runs with the monitor's deep sleep). In the
@@ -44,7 +52,7 @@ func keepMonitorAwake(args []string) {
 		}
 		return
 	}
-	if len(args) < 2 || args[1] != "serve" || sleepWhenIdle(args[2:]) {
+	if len(args) < 2 || args[1] != "serve" || sleepWhenIdle(args[2:]) || runtime.GOMAXPROCS(0) != 1 {
 		return
 	}
 	godebug, set := os.LookupEnv("GODEBUG")

@@ -47,8 +47,9 @@ func TestSleepWhenIdle(t *testing.T) {
 	}
 }
 
-// TestServeKeepsMonitorAwake starts the real server with GODEBUG unset, set
-// and already setting schedtrace, and checks the environment its runtime
+// TestServeKeepsMonitorAwake starts the real server on one CPU
+// (GOMAXPROCS=1) with GODEBUG unset, set and already setting schedtrace,
+// with --sleep-when-idle, and on two CPUs, and checks the environment its runtime
 // started with (/proc/PID/environ) and the one its chunks and their
 // processes see.
 func TestServeKeepsMonitorAwake(t *testing.T) {
@@ -65,13 +66,19 @@ func TestServeKeepsMonitorAwake(t *testing.T) {
 		{"the user's own", "schedtrace=0", nil, "schedtrace=0", `"schedtrace=0" None "[schedtrace=0]\n"`},
 		{"sleep when idle", "-", []string{"--sleep-when-idle"}, "", `None None "[]\n"`},
 		{"sleep when idle, set", "madvdontneed=1", []string{"--sleep-when-idle=true"}, "madvdontneed=1", `"madvdontneed=1" None "[madvdontneed=1]\n"`},
+		{"two CPUs", "-", nil, "", `None None "[]\n"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var env []string
 			for _, kv := range testEnv(t) {
-				if !strings.HasPrefix(kv, "GODEBUG=") {
+				if !strings.HasPrefix(kv, "GODEBUG=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
 					env = append(env, kv)
 				}
+			}
+			if tc.name == "two CPUs" {
+				env = append(env, "GOMAXPROCS=2")
+			} else {
+				env = append(env, "GOMAXPROCS=1")
 			}
 			if tc.godebug != "-" {
 				env = append(env, "GODEBUG="+tc.godebug)
