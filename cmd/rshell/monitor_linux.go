@@ -36,12 +36,13 @@ const reexecMarker = "RSHELL_SERVE_GODEBUG"
 
 // keepMonitorAwake re-executes `rshell serve` with monitorSetting added to
 // GODEBUG when it runs on one CPU, unless the environment already sets
-// schedtrace or the server is asked to --sleep-when-idle (the monitor then costs ~100 wake-ups a
-// second, ~3 ms of CPU here, on a server with nothing to do); it returns
-// only when it does not re-execute (another command, or the exec failed,
-// in which case the server runs with the monitor's deep sleep). In the
-// re-executed server it puts GODEBUG back as it was, so that processes the
-// server starts (os.run) see the environment the user gave it.
+// schedtrace or the server is asked to --sleep-when-idle (an idle server's
+// monitor then wakes ~100 times a second, ~3 ms of CPU a second on the
+// benchmark VM). It returns only when it does not re-execute: another
+// command, or the exec failed, and then the server runs with the
+// monitor's deep sleep. In the re-executed server it puts GODEBUG back as
+// it was, so that processes the server starts (os.run) see the
+// environment the user gave it.
 func keepMonitorAwake(args []string) {
 	if orig, ok := os.LookupEnv(reexecMarker); ok {
 		_ = os.Unsetenv(reexecMarker)

@@ -49,24 +49,25 @@ func TestSleepWhenIdle(t *testing.T) {
 
 // TestServeKeepsMonitorAwake starts the real server on one CPU
 // (GOMAXPROCS=1) with GODEBUG unset, set and already setting schedtrace,
-// with --sleep-when-idle, and on two CPUs, and checks the environment its runtime
-// started with (/proc/PID/environ) and the one its chunks and their
-// processes see.
+// with --sleep-when-idle, and on two CPUs, and checks the environment its
+// runtime started with (/proc/PID/environ) and the one its chunks and
+// their processes see.
 func TestServeKeepsMonitorAwake(t *testing.T) {
 	const probe = `print(repr(os.getenv("GODEBUG")), repr(os.getenv("RSHELL_SERVE_GODEBUG")), repr(os.run(["sh", "-c", "echo \"[$GODEBUG]\""]).stdout))`
 	for _, tc := range []struct {
 		name, godebug string // godebug "-" = unset
+		procs         string // GOMAXPROCS
 		flags         []string
 		wantStart     string // GODEBUG the runtime started with, "" = none
 		wantChunk     string
 	}{
-		{"unset", "-", nil, "schedtrace=2147483647", `None None "[]\n"`},
-		{"set", "madvdontneed=1", nil, "madvdontneed=1,schedtrace=2147483647", `"madvdontneed=1" None "[madvdontneed=1]\n"`},
-		{"empty", "", nil, "schedtrace=2147483647", `"" None "[]\n"`},
-		{"the user's own", "schedtrace=0", nil, "schedtrace=0", `"schedtrace=0" None "[schedtrace=0]\n"`},
-		{"sleep when idle", "-", []string{"--sleep-when-idle"}, "", `None None "[]\n"`},
-		{"sleep when idle, set", "madvdontneed=1", []string{"--sleep-when-idle=true"}, "madvdontneed=1", `"madvdontneed=1" None "[madvdontneed=1]\n"`},
-		{"two CPUs", "-", nil, "", `None None "[]\n"`},
+		{"unset", "-", "1", nil, "schedtrace=2147483647", `None None "[]\n"`},
+		{"set", "madvdontneed=1", "1", nil, "madvdontneed=1,schedtrace=2147483647", `"madvdontneed=1" None "[madvdontneed=1]\n"`},
+		{"empty", "", "1", nil, "schedtrace=2147483647", `"" None "[]\n"`},
+		{"the user's own", "schedtrace=0", "1", nil, "schedtrace=0", `"schedtrace=0" None "[schedtrace=0]\n"`},
+		{"sleep when idle", "-", "1", []string{"--sleep-when-idle"}, "", `None None "[]\n"`},
+		{"sleep when idle, set", "madvdontneed=1", "1", []string{"--sleep-when-idle=true"}, "madvdontneed=1", `"madvdontneed=1" None "[madvdontneed=1]\n"`},
+		{"two CPUs", "-", "2", nil, "", `None None "[]\n"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var env []string
@@ -75,11 +76,7 @@ func TestServeKeepsMonitorAwake(t *testing.T) {
 					env = append(env, kv)
 				}
 			}
-			if tc.name == "two CPUs" {
-				env = append(env, "GOMAXPROCS=2")
-			} else {
-				env = append(env, "GOMAXPROCS=1")
-			}
+			env = append(env, "GOMAXPROCS="+tc.procs)
 			if tc.godebug != "-" {
 				env = append(env, "GODEBUG="+tc.godebug)
 			}
