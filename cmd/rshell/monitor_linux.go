@@ -30,8 +30,10 @@ import (
 // against 5 of 56 without (item 61).
 const monitorSetting = "schedtrace=2147483647"
 
-// reexecMarker carries the GODEBUG the server was started with through
-// the re-execution: "=" followed by its value, or "" when it was unset.
+// reexecMarker carries through the re-execution the process's name (the
+// kernel would otherwise call it "exe", after /proc/self/exe, in ps, top
+// and pgrep) and the GODEBUG it was started with: the name, "/", then "="
+// and GODEBUG's value, or nothing when GODEBUG was unset.
 const reexecMarker = "RSHELL_SERVE_GODEBUG"
 
 // keepMonitorAwake re-executes `rshell serve` with monitorSetting added to
@@ -44,8 +46,12 @@ const reexecMarker = "RSHELL_SERVE_GODEBUG"
 // it was, so that processes the server starts (os.run) see the
 // environment the user gave it.
 func keepMonitorAwake(args []string) {
-	if orig, ok := os.LookupEnv(reexecMarker); ok {
+	if marker, ok := os.LookupEnv(reexecMarker); ok {
 		_ = os.Unsetenv(reexecMarker)
+		name, orig, _ := strings.Cut(marker, "/")
+		if name != "" {
+			_ = os.WriteFile("/proc/self/comm", []byte(name), 0)
+		}
 		if v, set := strings.CutPrefix(orig, "="); set {
 			_ = os.Setenv("GODEBUG", v)
 		} else {
@@ -60,9 +66,10 @@ func keepMonitorAwake(args []string) {
 	if godebugSets(godebug, "schedtrace") {
 		return
 	}
-	marker, value := "", monitorSetting
+	name, _ := os.ReadFile("/proc/self/comm")
+	marker, value := strings.TrimSpace(string(name))+"/", monitorSetting
 	if set {
-		marker = "=" + godebug
+		marker += "=" + godebug
 		if godebug != "" {
 			value = godebug + "," + monitorSetting
 		}

@@ -91,6 +91,9 @@ func TestServeKeepsMonitorAwake(t *testing.T) {
 					start = append(start, string(kv))
 				}
 			}
+			if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.cmd.Process.Pid)); err != nil || string(comm) != "rshell\n" {
+				t.Errorf("the server's process is named %q (%v), want rshell", comm, err)
+			}
 			switch {
 			case tc.wantStart == "" && len(start) != 0:
 				t.Errorf("the server was started again with %q", start)
