@@ -54,6 +54,7 @@ rshell opens the shell on an embedded local server (host 'local').`,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 	}
+	root.SetFlagErrorFunc(flagError)
 	addShellFlags(root)
 	root.RunE = runLocalShell
 	root.AddCommand(newServeCmd(), withTargets(newConnectCmd()), newExecCmd(), newCompletionCmd())
