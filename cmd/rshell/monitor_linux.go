@@ -1,9 +1,9 @@
 package main
 
 import (
+	"io"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 )
@@ -25,9 +25,10 @@ import (
 //
 // Only with one CPU (GOMAXPROCS 1: the affinity mask, a cgroup limit or
 // the variable). With two, the monitor runs beside the server rather than
-// in its place, the connect gained less, and a cancelled chunk's worst
-// case got worse: over 2 ms in 15 of 56 runs of cancel_latency_2cpu
-// against 5 of 56 without (item 61).
+// in its place and the connect gained less; and a server that re-executed
+// itself with the setting there had a worse worst case for a cancelled
+// chunk (cancel_latency_2cpu over 2 ms in 19 of 96 runs), though neither
+// the setting alone nor the re-execution alone did (item 61).
 const monitorSetting = "schedtrace=2147483647"
 
 // reexecMarker carries through the re-execution the process's name (the
@@ -96,21 +97,16 @@ func godebugSets(godebug, key string) bool {
 }
 
 // sleepWhenIdle reports whether the serve flags in args turn
-// --sleep-when-idle on, as the flag parser will read them.
+// --sleep-when-idle on, read by serve's own flag set. Unknown flags are
+// ignored, and args the parser refuses count as off: the server, started
+// again, then says what is wrong with them.
 func sleepWhenIdle(args []string) bool {
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		name, value, hasValue := strings.Cut(a, "=")
-		if name != "--"+sleepWhenIdleFlag {
-			continue
-		}
-		if !hasValue {
-			return true
-		}
-		on, err := strconv.ParseBool(value)
-		return err == nil && on
+	fs := newServeCmd().Flags()
+	fs.ParseErrorsAllowlist.UnknownFlags = true
+	fs.SetOutput(io.Discard)
+	if fs.Parse(args) != nil {
+		return false
 	}
-	return false
+	on, err := fs.GetBool(sleepWhenIdleFlag)
+	return err == nil && on
 }

@@ -85,8 +85,8 @@ a remote shell); use --sandbox for namespaces shared with people trusted less.`,
 	return cmd
 }
 
-// sleepWhenIdleFlag is read by keepMonitorAwake, before the flags are
-// parsed (monitor_linux.go).
+// sleepWhenIdleFlag is also read by keepMonitorAwake, through this flag
+// set, before the command runs (monitor_linux.go).
 const sleepWhenIdleFlag = "sleep-when-idle"
 
 // maxGCHeadroomMiB bounds --gc-headroom: a typo of a few zeros should not
