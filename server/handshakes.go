@@ -18,10 +18,11 @@ import (
 // (GetConfigForClient; a peer that connects and sends nothing holds none)
 // and given back once the server's flight (key exchange, certificate
 // signature) is written (VerifyConnection, called before the client's
-// Finished is awaited), so no slot waits on a network round trip and a
-// peer that stalls after its ClientHello cannot hold one (with the slot
-// held to the end of the handshake, two such peers shut every new client
-// out until the handshake deadline). With client certificates required,
+// Finished is awaited; the flight is two turns, see splitFlight), so no
+// slot waits on a network round trip and a peer that stalls after its
+// ClientHello cannot hold one (with the slot held to the end of the
+// handshake, two such peers shut every new client out until the
+// handshake deadline). With client certificates required,
 // VerifyConnection comes after the client's certificate arrives, so there
 // a slot does span that round trip. A slot is also given back when the
 // handshake ends however it ends (its context is then done), so no caller
@@ -43,6 +44,7 @@ type handshakeGate struct {
 	holders sync.Map // net.Conn -> holder: connections holding a slot for their TLS flight
 
 	queued atomic.Int32  // setup steps (ClientHellos first) waiting for a slot
+	steps  atomic.Int64  // setup steps that got a slot (tests)
 	room   chan struct{} // a token when one stopped waiting (accepting)
 
 	pmu  sync.Mutex
@@ -65,6 +67,7 @@ type pause struct {
 // release that the end of its handshake would otherwise run.
 type holder struct {
 	since time.Time
+	ctx   context.Context // the handshake's
 	stop  func() bool
 }
 
@@ -129,7 +132,7 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 		// context's end gives the slot back. done stops that, so a
 		// handshake that gets that far costs no goroutine.
 		conn := hi.Conn
-		g.holders.Store(conn, holder{since: time.Now(), stop: context.AfterFunc(hi.Context(), func() { g.done(conn) })})
+		g.hold(hi.Context(), conn)
 		base := cfg
 		if next != nil {
 			nc, err := next(hi)
@@ -147,6 +150,11 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 		// with a post-quantum key share) for the connection's life.
 		pc := base.Clone()
 		pc.GetConfigForClient = nil
+		tickets := c // whose keys open this connection's tickets
+		if next != nil {
+			tickets = nil // those of the config next returned, if it set its own
+		}
+		g.splitFlight(pc, tickets, conn)
 		verify, conn := base.VerifyConnection, hi.Conn
 		pc.VerifyConnection = func(cs tls.ConnectionState) error {
 			g.done(conn)
@@ -161,6 +169,62 @@ func (g *handshakeGate) config(cfg *tls.Config) *tls.Config {
 		return pc, nil
 	}
 	return c
+}
+
+// splitFlight makes the server's TLS flight for conn two turns on the gate
+// instead of one: the key exchange, then (after the pause it leaves, if
+// another connection's step comes between) the rest — for a full handshake
+// the certificate's signature, for a resumed one the ticket's decryption,
+// then the flight's encryption and write. crypto/tls runs the flight in
+// one go, and on a server with one CPU a connected client's request that
+// arrives meanwhile waits for all of it; the certificate's callback and
+// the ticket's are the two points where the flight calls back between
+// its parts. Only a config with one certificate and no callbacks of its
+// own is split (what rshell serve makes); any other keeps one turn. A
+// ticket is opened with the keys of tickets (the config the handshake
+// began with, whose keys crypto/tls would use); nil: not split there.
+func (g *handshakeGate) splitFlight(pc, tickets *tls.Config, conn net.Conn) {
+	if len(pc.Certificates) == 1 && pc.GetCertificate == nil {
+		cert := &pc.Certificates[0]
+		pc.Certificates = nil
+		pc.GetCertificate = func(hi *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if err := g.again(conn); err != nil {
+				return nil, err
+			}
+			return cert, nil
+		}
+	}
+	if tickets != nil && pc.UnwrapSession == nil && !pc.SessionTicketsDisabled {
+		pc.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+			if err := g.again(conn); err != nil {
+				return nil, err
+			}
+			return tickets.DecryptTicket(identity, cs)
+		}
+	}
+}
+
+// again ends conn's turn for its TLS flight and takes the next, as
+// acquire does: behind the steps already waiting, and after the pause the
+// last one left. A connection holding no turn takes none.
+func (g *handshakeGate) again(conn net.Conn) error {
+	v, ok := g.holders.Load(conn)
+	if !ok {
+		return nil
+	}
+	ctx := v.(holder).ctx
+	g.done(conn)
+	if err := g.acquire(ctx, conn); err != nil {
+		return err
+	}
+	g.hold(ctx, conn)
+	return nil
+}
+
+// hold records conn's turn for its TLS flight, taken now; if the handshake
+// ends before the flight is out, its context's end gives the turn back.
+func (g *handshakeGate) hold(ctx context.Context, conn net.Conn) {
+	g.holders.Store(conn, holder{since: time.Now(), ctx: ctx, stop: context.AfterFunc(ctx, func() { g.done(conn) })})
 }
 
 // done gives back the slot conn holds for its TLS flight, if any (at most
@@ -216,6 +280,7 @@ func (g *handshakeGate) acquire(ctx context.Context, who any) error {
 		g.dequeued()
 		return ctx.Err()
 	}
+	g.steps.Add(1)
 	g.pmu.Lock()
 	p := g.next
 	g.pmu.Unlock()

@@ -170,3 +170,53 @@ func goroutinesCreated() uint64 {
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
+
+// TestFlightTakesTwoTurns: the server's TLS flight is two steps on the
+// gate, for a full handshake (the key exchange, then the certificate's
+// signature) and for a resumed one (the key exchange, then the ticket),
+// and the resumed handshake does resume: its ticket is opened with the
+// keys that sealed it.
+func TestFlightTakesTwoTurns(t *testing.T) {
+	cert, err := transport.LoadOrCreateCert(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newHandshakeGate(1, time.Second)
+	scfg := g.config(transport.ServerTLSConfig(cert, nil))
+	ccfg := transport.ClientTLSConfig("127.0.0.1:1", transport.TrustOptions{Fingerprint: transport.Fingerprint(cert.Certificate[0])})
+	ccfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+
+	for _, resumed := range []bool{false, true} {
+		a, b := net.Pipe()
+		srv := make(chan error, 1)
+		before := g.steps.Load()
+		go func() {
+			tc := tls.Server(b, scfg)
+			err := tc.Handshake()
+			if err == nil { // the client reads the ticket, sent after the handshake
+				_, err = tc.Write([]byte{1})
+			}
+			srv <- err
+		}()
+		tc := tls.Client(a, ccfg)
+		cerr := tc.Handshake()
+		if cerr == nil {
+			_, cerr = tc.Read(make([]byte, 1))
+		}
+		serr := <-srv
+		a.Close()
+		b.Close()
+		if cerr != nil || serr != nil {
+			t.Fatalf("resumed %v: handshake: client %v, server %v", resumed, cerr, serr)
+		}
+		if got := tc.ConnectionState().DidResume; got != resumed {
+			t.Fatalf("DidResume %v, want %v", got, resumed)
+		}
+		if n := g.steps.Load() - before; n != 2 {
+			t.Errorf("resumed %v: the flight took %d turns, want 2", resumed, n)
+		}
+		if len(g.slots) != 0 {
+			t.Fatalf("resumed %v: the handshake kept its slot", resumed)
+		}
+	}
+}
