@@ -128,13 +128,7 @@ func TestAcceptingWaitsForTheGateQueue(t *testing.T) {
 // end would otherwise run (on a goroutine of its own, one per connection
 // a storm makes); the pause after it costs no goroutine either.
 func TestHandshakeSlotCostsNoGoroutine(t *testing.T) {
-	cert, err := transport.LoadOrCreateCert(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := newHandshakeGate(1, time.Second)
-	scfg := g.config(transport.ServerTLSConfig(cert, nil))
-	ccfg := transport.ClientTLSConfig("127.0.0.1:1", transport.TrustOptions{Fingerprint: transport.Fingerprint(cert.Certificate[0])})
+	g, scfg, ccfg := gatedTLS(t)
 
 	var created uint64
 	for range 3 { // another test's timer may start a goroutine meanwhile
@@ -165,6 +159,20 @@ func TestHandshakeSlotCostsNoGoroutine(t *testing.T) {
 	t.Fatalf("a gated handshake started %d goroutines, want 0", created)
 }
 
+// gatedTLS returns a one-slot gate, a server TLS config behind it with a
+// fresh certificate, and a client config that trusts that certificate.
+func gatedTLS(t *testing.T) (*handshakeGate, *tls.Config, *tls.Config) {
+	t.Helper()
+	cert, err := transport.LoadOrCreateCert(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newHandshakeGate(1, time.Second)
+	scfg := g.config(transport.ServerTLSConfig(cert, nil))
+	ccfg := transport.ClientTLSConfig("127.0.0.1:1", transport.TrustOptions{Fingerprint: transport.Fingerprint(cert.Certificate[0])})
+	return g, scfg, ccfg
+}
+
 func goroutinesCreated() uint64 {
 	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
 	metrics.Read(s)
@@ -177,13 +185,7 @@ func goroutinesCreated() uint64 {
 // and the resumed handshake does resume: its ticket is opened with the
 // keys that sealed it.
 func TestFlightTakesTwoTurns(t *testing.T) {
-	cert, err := transport.LoadOrCreateCert(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := newHandshakeGate(1, time.Second)
-	scfg := g.config(transport.ServerTLSConfig(cert, nil))
-	ccfg := transport.ClientTLSConfig("127.0.0.1:1", transport.TrustOptions{Fingerprint: transport.Fingerprint(cert.Certificate[0])})
+	g, scfg, ccfg := gatedTLS(t)
 	ccfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 
 	for _, resumed := range []bool{false, true} {
