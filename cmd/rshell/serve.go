@@ -24,7 +24,7 @@ type serveFlags struct {
 	listen, tokenFile, logFormat, stateDir    string
 	tlsCert, tlsKey, clientCA                 string
 	quiet, noAuth, plaintext, sandbox         bool
-	listSessions, sleepWhenIdle               bool
+	listSessions                              bool
 	maxEvalTime, sessionTTL, shutdownGrace    time.Duration
 	handshakeTimeout, keepAlive, writeTimeout time.Duration
 	maxSteps                                  uint64
@@ -80,13 +80,14 @@ a remote shell); use --sandbox for namespaces shared with people trusted less.`,
 	fl.Int64Var(&f.gcHeadroomMiB, "gc-headroom", server.DefaultGCHeadroom>>20, "MiB the heap may grow by between garbage collections while chunks compete for the CPU: far fewer collections to delay quiet clients, for up to that much more memory while busy (0 = Go's default pacing always)")
 	fl.Int64Var(&f.allocRateMiB, "alloc-rate", server.DefaultAllocRate>>20, "MiB a second all sessions' chunks may allocate while they compete for the CPU; a session past it waits, so that big values cannot keep the garbage collector marking while others wait (0 = no limit)")
 	fl.Int64Var(&f.maxUpload, "max-upload", 1<<30, "bytes of one uploaded file")
-	fl.BoolVar(&f.sleepWhenIdle, sleepWhenIdleFlag, false, "let the Go runtime's monitor thread sleep while the server is idle: ~100 fewer wake-ups a second when idle, ~0.1-0.2 ms more CPU per connect (a server on one CPU, on Linux; elsewhere it always sleeps)")
+	fl.Bool(sleepWhenIdleFlag, false, "let the Go runtime's monitor thread sleep while the server is idle: ~100 fewer wake-ups a second when idle, ~0.1-0.2 ms more CPU per connect (a server on one CPU, on Linux; elsewhere it always sleeps)")
 	fl.BoolVar(&f.listSessions, "list-sessions", false, "list the sessions of the server running at --listen (same --state-dir and --token-file) and exit")
 	return cmd
 }
 
-// sleepWhenIdleFlag is also read by keepMonitorAwake, through this flag
-// set, before the command runs (monitor_linux.go).
+// sleepWhenIdleFlag is read only by keepMonitorAwake, through this flag
+// set, before the command runs (monitor_linux.go); the command itself has
+// nothing to do with it.
 const sleepWhenIdleFlag = "sleep-when-idle"
 
 // maxGCHeadroomMiB bounds --gc-headroom: a typo of a few zeros should not
