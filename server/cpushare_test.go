@@ -337,3 +337,106 @@ func TestCPUShareLoneChunkCedesItsCPU(t *testing.T) {
 		})
 	}
 }
+
+// A chunk about to do work it cannot break into turns (a big block the
+// runtime zeroes) gives its slot straight to the next waiter, not through
+// the pipe, which could not be read until the runtime preempts that work;
+// with nobody waiting, the slot is freed.
+func TestCPUShareStepAsideHandsTheSlotStraightOn(t *testing.T) {
+	cs := startShare(t, 1, time.Hour)
+	queued := queuedSignal(cs)
+	var ca, cb chunkCost
+	a, b := cs.turn(&ca), cs.turn(&cb)
+	a.Run(context.Background())
+	bRuns := make(chan struct{})
+	go func() {
+		defer close(bRuns)
+		b.Run(context.Background())
+	}()
+	<-queued
+	a.StepAside(context.Background())
+	<-bRuns
+	cs.mu.Lock()
+	polled, transit, held := cs.polled, cs.transit, cs.held
+	cs.mu.Unlock()
+	if !polled.IsZero() || transit != 0 {
+		t.Fatalf("the slot went through the pipe (polled %v, transit %d)", polled, transit)
+	}
+	if a.held || !b.held || held != 1 {
+		t.Fatalf("after stepping aside: a holds %v, b holds %v, %d held; want false, true, 1", a.held, b.held, held)
+	}
+	// While a is aside, the others hand their slots on straight too.
+	c := cs.turn(&chunkCost{})
+	cRuns := make(chan struct{})
+	go func() {
+		defer close(cRuns)
+		c.Run(context.Background())
+	}()
+	<-queued
+	b.Release()
+	<-cRuns
+	cs.mu.Lock()
+	polled, transit = cs.polled, cs.transit
+	cs.mu.Unlock()
+	if !polled.IsZero() || transit != 0 {
+		t.Fatalf("with a chunk aside, a released slot went through the pipe (polled %v, transit %d)", polled, transit)
+	}
+	aRuns := make(chan struct{})
+	go func() {
+		defer close(aRuns)
+		a.Run(context.Background()) // back: queues behind c
+	}()
+	<-queued
+	if n := cs.aside.Load(); n != 0 {
+		t.Fatalf("%d chunks aside after the one aside came back, want 0", n)
+	}
+	c.StepAside(context.Background()) // straight to a
+	<-aRuns
+	if !a.held || c.held {
+		t.Fatalf("a holds %v, c holds %v; want true and false", a.held, c.held)
+	}
+	a.Release()
+	c.Release()
+	if held, q := cs.state(); held != 0 || q != 0 || cs.aside.Load() != 0 {
+		t.Fatalf("held %d queued %d aside %d, want 0, 0 and 0", held, q, cs.aside.Load())
+	}
+}
+
+// One chunk at a time is aside: a second waits, holding no slot, until the
+// first is back; one whose context ends while it waits goes on without.
+func TestCPUShareOneChunkAsideAtATime(t *testing.T) {
+	cs := startShare(t, 2, time.Hour)
+	a, b, c := cs.turn(&chunkCost{}), cs.turn(&chunkCost{}), cs.turn(&chunkCost{})
+	a.Run(context.Background())
+	b.Run(context.Background())
+	a.StepAside(context.Background())
+	bAside := make(chan struct{})
+	go func() {
+		defer close(bAside)
+		b.StepAside(context.Background())
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c.StepAside(ctx) // its context is done: it does not wait
+	if c.aside {
+		t.Fatal("a chunk whose context ended stepped aside while another was")
+	}
+	select {
+	case <-bAside:
+		t.Fatal("a second chunk stepped aside while the first was")
+	default:
+	}
+	a.Run(context.Background()) // back: b goes aside
+	<-bAside
+	if !b.aside || a.aside || cs.aside.Load() != 1 {
+		t.Fatalf("a aside %v, b aside %v, %d aside; want false, true, 1", a.aside, b.aside, cs.aside.Load())
+	}
+	if held, _ := cs.state(); held != 1 || !a.held || b.held {
+		t.Fatalf("%d slots held (a %v, b %v), want 1, held by a alone", held, a.held, b.held)
+	}
+	b.Release()
+	a.Release()
+	if held, q := cs.state(); held != 0 || q != 0 || cs.aside.Load() != 0 {
+		t.Fatalf("held %d queued %d aside %d, want 0, 0 and 0", held, q, cs.aside.Load())
+	}
+}

@@ -139,3 +139,51 @@ func TestChunkCancelledWaitingForTheCPU(t *testing.T) {
 		t.Fatal("the chunk that never ran bound y")
 	}
 }
+
+// loggingCPU logs the calls a session makes to its CPU share, StepAside
+// among them.
+type loggingCPU struct{ log []string }
+
+func (c *loggingCPU) Run(context.Context)       { c.log = append(c.log, "run") }
+func (c *loggingCPU) Release()                  { c.log = append(c.log, "release") }
+func (c *loggingCPU) StepAside(context.Context) { c.log = append(c.log, "aside") }
+
+// Before the interpreter allocates a big list or tuple, which the runtime
+// zeroes in one piece, the chunk steps aside, and takes a turn again right
+// after; a CPU that cannot step aside is released instead.
+func TestBigAllocationStepsAside(t *testing.T) {
+	s := New(Options{})
+	for _, tc := range []struct {
+		src    string
+		asides int
+	}{
+		{"len([0] * 10 + [1] * 10)", 0},
+		{"len([0] * (1 << 20))", 1},
+		{"x = (0,) * (1 << 20)\nlen(x + x)", 2},
+	} {
+		cpu := &loggingCPU{}
+		if _, ei := s.Eval(WithCPU(context.Background(), cpu), tc.src, "", nil); ei != nil {
+			t.Fatalf("%q: %s", tc.src, ei.Msg)
+		}
+		asides := 0
+		for i, e := range cpu.log {
+			if e != "aside" {
+				continue
+			}
+			asides++
+			if i+1 == len(cpu.log) || cpu.log[i+1] != "run" {
+				t.Errorf("%q: stepping aside not followed by a turn: %v", tc.src, cpu.log)
+			}
+		}
+		if asides != tc.asides {
+			t.Errorf("%q: stepped aside %d times, want %d", tc.src, asides, tc.asides)
+		}
+	}
+	cpu := &countingCPU{}
+	if _, ei := s.Eval(WithCPU(context.Background(), cpu), "len([0] * (1 << 20))", "", nil); ei != nil {
+		t.Fatal(ei.Msg)
+	}
+	if cpu.releases < 2 {
+		t.Errorf("a CPU that cannot step aside was released %d times, want at least 2", cpu.releases)
+	}
+}

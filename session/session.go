@@ -137,6 +137,22 @@ func (s *Session) releaseCPU() {
 	}
 }
 
+// cpuStepper is a CPU that can give a chunk's turn straight to the next
+// waiter before work the chunk cannot break into turns.
+type cpuStepper interface{ StepAside(ctx context.Context) }
+
+// beforeBigAlloc is the thread's hook before the interpreter allocates a
+// big list or tuple, which the Go runtime zeroes in one piece: the chunk
+// steps aside (see cpuStepper), or releases its turn. The interpreter's
+// tick after the allocation takes a turn again.
+func (s *Session) beforeBigAlloc(t *starlark.Thread) {
+	if st, ok := s.cpu.(cpuStepper); ok {
+		st.StepAside(chunkContext(t))
+		return
+	}
+	s.releaseCPU()
+}
+
 // beforeIO gives up the CPU turn of the chunk running on thread (see
 // releaseCPU).
 func beforeIO(thread *starlark.Thread) {
@@ -286,6 +302,7 @@ func (s *Session) newThread() *starlark.Thread {
 	th := &starlark.Thread{Name: "rshell"}
 	th.Print = s.print
 	th.OnMaxSteps = s.tick
+	th.BeforeBigAlloc = s.beforeBigAlloc
 	th.SetLocal(sessionLocal, s)
 	return th
 }

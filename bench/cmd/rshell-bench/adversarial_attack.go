@@ -146,6 +146,7 @@ func runAttacker(a attackArgs) error {
 		"deep-nesting":    attackDeepNesting,
 		"cyclic-huge":     attackCyclicHuge,
 		"hostile-chunks":  attackHostileChunks,
+		"huge-allocs":     attackHugeAllocs,
 		"conn-storm":      attackConnStorm,
 		"conn-storm-warm": attackConnStorm,
 	}
@@ -715,6 +716,15 @@ func attackHostileChunks(e *attackEnv) string {
 		{src: "def f(n):\n    return f(n + 1)\nf(0)", dl: 2 * time.Second, kinds: []string{transport.KindDeadline}, msg: "stack overflow", what: "runaway recursions stopped"},
 		{src: `"x" * (1 << 31)`, kinds: []string{transport.KindRuntime}, what: "2 GiB allocations refused"},
 		{src: "len([0] * (4 * 1024 * 1024))", what: "64 MiB allocations done"},
+	})
+	return "4 connections, each its own session"
+}
+
+// attackHugeAllocs: sustained big allocations, the load that found the
+// collector's long stalls (bench/RESULTS.md, item 63).
+func attackHugeAllocs(e *attackEnv) string {
+	chunkAttack(e, []chunkCase{
+		{src: "len([0] * (4 * 1024 * 1024))", what: "64 MiB lists built"},
 	})
 	return "4 connections, each its own session"
 }

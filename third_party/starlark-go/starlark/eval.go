@@ -50,6 +50,14 @@ type Thread struct {
 	// The default behavior is to call thread.Cancel("too many steps").
 	OnMaxSteps func(thread *Thread)
 
+	// BeforeBigAlloc, if set, is called before the interpreter allocates
+	// a list or tuple of over bigCopy bytes for a repeat or concatenation
+	// (rshell patch). The Go runtime zeroes such a block in one piece,
+	// page-faulting through it when its memory is fresh or was returned
+	// to the system, and preempts that only every 10 ms. OnMaxSteps is
+	// called once the block is allocated.
+	BeforeBigAlloc func(thread *Thread)
+
 	// Steps a count of abstract computation steps executed
 	// by this thread. It is incremented by the interpreter. It may be used
 	// as a measure of the approximate cost of Starlark execution, by
@@ -810,17 +818,12 @@ func threadBinary(thread *Thread, op syntax.Token, x, y Value) (Value, error) {
 			}
 		case *List:
 			if y, ok := y.(*List); ok {
-				z := make([]Value, 0, x.Len()+y.Len())
-				z = append(z, x.elems...)
-				z = append(z, y.elems...)
-				return NewList(z), nil
+				z, err := valuesConcat(thread, Tuple(x.elems), Tuple(y.elems))
+				return NewList(z), err
 			}
 		case Tuple:
 			if y, ok := y.(Tuple); ok {
-				z := make(Tuple, 0, len(x)+len(y))
-				z = append(z, x...)
-				z = append(z, y...)
-				return z, nil
+				return valuesConcat(thread, x, y)
 			}
 		}
 
@@ -1167,7 +1170,7 @@ func tupleRepeat(thread *Thread, elems Tuple, n Int) (Tuple, error) {
 		// Don't print sz.
 		return nil, fmt.Errorf("excessive repeat (%d * %d elements)", len(elems), i)
 	}
-	res := make([]Value, sz)
+	res := thread.makeValues(int(sz))
 	// copy elems into res, doubling each time
 	x := copy(res, elems)
 	for x < len(res) {
@@ -1215,6 +1218,44 @@ func (thread *Thread) bigWork(n int) error {
 		return fmt.Errorf("Starlark computation cancelled: %s", *reason)
 	}
 	return nil
+}
+
+// makeValues is make([]Value, n), with the thread's BeforeBigAlloc hook
+// before it and its OnMaxSteps hook after it when the block is big
+// (rshell patch). thread may be nil.
+func (thread *Thread) makeValues(n int) []Value {
+	if thread == nil || thread.BeforeBigAlloc == nil || n <= bigCopy/16 {
+		return make([]Value, n)
+	}
+	thread.BeforeBigAlloc(thread)
+	res := make([]Value, n)
+	if thread.OnMaxSteps != nil {
+		thread.OnMaxSteps(thread)
+	}
+	return res
+}
+
+// valuesConcat is x + y for lists and tuples, copied in pieces when big
+// (rshell patch).
+func valuesConcat(thread *Thread, x, y Tuple) (Tuple, error) {
+	if thread == nil || len(x)+len(y) <= bigCopy/16 {
+		z := make(Tuple, 0, len(x)+len(y))
+		z = append(z, x...)
+		return append(z, y...), nil
+	}
+	z := thread.makeValues(len(x) + len(y))
+	at := 0
+	for _, s := range [2]Tuple{x, y} {
+		for len(s) > 0 {
+			n := copy(z[at:], s[:min(len(s), bigCopy/16)])
+			at += n
+			s = s[n:]
+			if err := thread.bigWork(16 * n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return z, nil
 }
 
 // stringConcat is x + y, copied in pieces when big (rshell patch).
