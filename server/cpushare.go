@@ -54,8 +54,7 @@ type cpuShare struct {
 	r, w    *os.File // the pipe a contended slot goes through
 
 	contended atomic.Int64  // unix nanoseconds: when a chunk last had to wait for a slot
-	aside     atomic.Int32  // chunks that stepped aside and have not come back (StepAside)
-	asideGate chan struct{} // holds a token for each: one at a time
+	aside     chan struct{} // holds a token while a chunk is aside (StepAside): one at a time
 	competing func()        // called when a chunk has to wait after none had for contendedFor (gcpace.go)
 
 	budget *allocBudget // nil: allocation is not charged (allocbudget.go)
@@ -115,7 +114,7 @@ func newCPUShare(slots int) (*cpuShare, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cpuShare{slots: max(slots, 1), quantum: 250 * time.Microsecond, r: r, w: w, asideGate: make(chan struct{}, 1), ledger: allocLedger{read: allocated}}, nil
+	return &cpuShare{slots: max(slots, 1), quantum: 250 * time.Microsecond, r: r, w: w, aside: make(chan struct{}, 1), ledger: allocLedger{read: allocated}}, nil
 }
 
 // chunkCost is a session's estimate of its chunks' CPU time: a moving
@@ -324,13 +323,16 @@ func (t *turn) Release() {
 //
 // The slot goes straight to the waiter that would get it next, which runs
 // first: through the pipe, it would wait for that preemption and a poll of
-// the network after it. Until the chunk is back, the others hand their
-// slots on straight too (see release). One chunk at a time is aside: the
-// others wait for it to come back, parked, before their own big blocks.
-// With each allowed in, four sessions building 64 MiB lists filled the
-// run queue with such work, 15-20 ms a turn each, and a request read from
-// the network waited behind all of them (91 ms). The next tick takes a
-// turn again. A chunk whose ctx ends while it waits goes on without
+// the network after it. One chunk at a time is aside: the others wait for
+// it to come back, parked, before their own big blocks. With each allowed
+// in, four sessions building 64 MiB lists filled the run queue with such
+// work, 15-20 ms a turn each, and a request read from the network waited
+// behind all of them (91 ms). The others' slots still go through the pipe
+// meanwhile: handed on straight, from one to the next, they kept the
+// network from being polled (a chunk readied by another inherits its time
+// slice, and the runtime looks at its global run queue only between time
+// slices), and a request waited 60 ms unread. The next tick takes a turn
+// again. A chunk whose ctx ends while it waits goes on without
 // stepping aside; its next tick stops it.
 func (t *turn) StepAside(ctx context.Context) {
 	cs := t.cs
@@ -351,9 +353,8 @@ func (t *turn) StepAside(ctx context.Context) {
 		return
 	}
 	select {
-	case cs.asideGate <- struct{}{}:
+	case cs.aside <- struct{}{}:
 		t.aside = true
-		cs.aside.Add(1)
 	case <-ctx.Done():
 		return
 	}
@@ -372,14 +373,12 @@ func (t *turn) back() {
 	if t.aside {
 		t.charge(time.Now())
 		t.aside = false
-		t.cs.aside.Add(-1)
-		<-t.cs.asideGate
+		<-t.cs.aside
 	}
 }
 
 // release gives up a held slot: freed when nobody waits, handed at once to
-// a short chunk if the network was polled within a quantum, or to any
-// waiter while a chunk is aside (StepAside), else sent
+// a short chunk if the network was polled within a quantum, else sent
 // through the pipe, so that requests not yet read join the queue before
 // the slot is given (the caller then calls yieldOn or sendOn). Needs cs.mu.
 func (cs *cpuShare) release(now time.Time) (viaPipe bool) {
@@ -389,12 +388,6 @@ func (cs *cpuShare) release(now time.Time) (viaPipe bool) {
 		cs.polled = now // the run queue may empty: the scheduler polls
 		return false
 	case now.Sub(cs.polled) < cs.quantum && cs.queue[cs.best(now)].short():
-		cs.handOn()
-		return false
-	case cs.aside.Load() > 0:
-		// A chunk that stepped aside keeps the run queue busy: the
-		// network is not polled before the Go runtime preempts it, so the
-		// pipe would be read only then.
 		cs.handOn()
 		return false
 	}
