@@ -3,7 +3,8 @@
 # third_party/starlark-go (go.mod replaces the module with it). The patch,
 # third_party/starlark-go.patch, makes big repeats and string
 # concatenations copy in pieces between which the thread's step hook runs,
-# and makes Go-side iteration of big dicts read their buckets in memory
+# calls a hook before big lists and tuples are allocated, and makes Go-side
+# iteration of big dicts read their buckets in memory
 # order (see third_party/starlark-go/RSHELL.md).
 #
 #   scripts/vendor-starlark.sh update   rebuild third_party/starlark-go from the
