@@ -229,7 +229,9 @@ loop:
 					if err = xlist.checkMutable("apply += to"); err != nil {
 						break loop
 					}
-					listExtend(xlist, yiter)
+					if err = listExtend(thread, xlist, yiter); err != nil {
+						break loop
+					}
 					z = xlist
 				}
 			}
@@ -479,7 +481,12 @@ loop:
 			elem := stack[sp-1]
 			list := stack[sp-2].(*List)
 			sp -= 2
-			list.elems = append(list.elems, elem)
+			elems, err2 := thread.growValues(list.elems, 1)
+			if err2 != nil {
+				err = err2
+				break loop
+			}
+			list.elems = append(elems, elem)
 
 		case compile.SLICE:
 			x := stack[sp-4]
