@@ -57,7 +57,7 @@ func advAttacks(quick bool) []advAttack {
 		{kind: "deep-nesting", what: "authenticated; a stream per attempt with CBOR nested 10,000 deep, 4 at a time", expect: "protocol error 'malformed'; the 17th on a connection closes it (the attacker dials again)"},
 		{kind: "cyclic-huge", what: "4 sessions alternating a cyclic dict/list result and a 64 MiB string result", expect: "cycles as ref leaves; limit error for the 64 MiB result"},
 		{kind: "hostile-chunks", what: "4 sessions cycling: infinite loop (200 ms deadline), runaway recursion (2 s deadline), a 2 GiB string repeat, a 64 MiB list", expect: "deadline; stack overflow or deadline; 'repeat count too large'; done"},
-		{kind: "huge-allocs", what: "4 sessions building a 64 MiB list, over and over, for the whole window", expect: "done (each session paced by the allocation budget)"},
+		{kind: "huge-allocs", what: "4 sessions building lists in turn, 64 MiB by a repeat and 16 MiB by appending, over and over, for the whole window", expect: "done (each session paced by the allocation budget)"},
 		{kind: "conn-storm", what: fmt.Sprintf("bursts of %d simultaneous connections, each a full TLS handshake, auth, a new session and one eval", pick(500, 500)), expect: "every one served, right answer", n: pick(500, 500)},
 		{kind: "conn-storm-warm", what: fmt.Sprintf("the same with resumed TLS sessions (one client machine reconnecting %d times at once)", pick(500, 500)), expect: "every one served, right answer", n: pick(500, 500)},
 	}
