@@ -303,9 +303,7 @@ func (t *turn) Release() {
 		return
 	}
 	now := time.Now()
-	t.charge(now)
-	t.held = false
-	t.spent += now.Sub(t.since)
+	t.drop(now)
 	cs := t.cs
 	cs.mu.Lock()
 	viaPipe := cs.release(now)
@@ -313,6 +311,14 @@ func (t *turn) Release() {
 	if viaPipe {
 		cs.sendOn()
 	}
+}
+
+// drop ends the chunk's hold on its slot, charging the turn; the caller
+// passes the slot on.
+func (t *turn) drop(now time.Time) {
+	t.charge(now)
+	t.held = false
+	t.spent += now.Sub(t.since)
 }
 
 // StepAside gives the slot up before work the chunk cannot break into
@@ -337,10 +343,7 @@ func (t *turn) Release() {
 func (t *turn) StepAside(ctx context.Context) {
 	cs := t.cs
 	if t.held {
-		now := time.Now()
-		t.charge(now)
-		t.held = false
-		t.spent += now.Sub(t.since)
+		t.drop(time.Now())
 		cs.mu.Lock()
 		waiter := len(cs.queue) > 0
 		cs.handOn()
