@@ -51,8 +51,8 @@ type Thread struct {
 	OnMaxSteps func(thread *Thread)
 
 	// BeforeBigAlloc, if set, is called before the interpreter allocates
-	// a list or tuple of over bigCopy bytes for a repeat or concatenation
-	// (rshell patch). The Go runtime zeroes such a block in one piece,
+	// a list or tuple of over bigCopy bytes for a repeat, a concatenation
+	// or a list's growth (rshell patch). The Go runtime zeroes such a block in one piece,
 	// page-faulting through it when its memory is fresh or was returned
 	// to the system, and preempts that only every 10 ms. OnMaxSteps is
 	// called once the block is allocated.
@@ -632,36 +632,22 @@ func makeExprFunc(opts *syntax.FileOptions, expr syntax.Expr, env StringDict) (*
 func listExtend(thread *Thread, x *List, y Iterable) error {
 	if ylist, ok := y.(*List); ok {
 		// fast path: list += list
-		ys := ylist.elems
-		elems, err := thread.growValues(x.elems, len(ys))
+		elems, err := thread.growValues(x.elems, len(ylist.elems))
 		if err != nil {
 			return err
 		}
-		if thread == nil || len(ys) <= bigCopy/16 {
-			x.elems = append(elems, ys...)
-			return nil
+		x.elems, err = thread.appendValues(elems, ylist.elems)
+		return err
+	}
+	iter := y.Iterate()
+	defer iter.Done()
+	var z Value
+	for iter.Next(&z) {
+		elems, err := thread.growValues(x.elems, 1)
+		if err != nil {
+			return err
 		}
-		for len(ys) > 0 {
-			n := min(len(ys), bigCopy/16)
-			elems = append(elems, ys[:n]...)
-			ys = ys[n:]
-			if err := thread.bigWork(16 * n); err != nil {
-				x.elems = elems
-				return err
-			}
-		}
-		x.elems = elems
-	} else {
-		iter := y.Iterate()
-		defer iter.Done()
-		var z Value
-		for iter.Next(&z) {
-			elems, err := thread.growValues(x.elems, 1)
-			if err != nil {
-				return err
-			}
-			x.elems = append(elems, z)
-		}
+		x.elems = append(elems, z)
 	}
 	return nil
 }
@@ -1273,12 +1259,26 @@ func (thread *Thread) growValues(elems []Value, n int) ([]Value, error) {
 	if len(elems)+n <= cap(elems) || thread == nil || thread.BeforeBigAlloc == nil || len(elems) <= bigCopy/16 {
 		return elems, nil
 	}
-	z := thread.makeValues(len(elems) + n + len(elems)/4)[:0]
-	for len(z) < len(elems) {
-		k := min(len(elems)-len(z), bigCopy/16)
-		z = append(z, elems[len(z):len(z)+k]...)
-		if err := thread.bigWork(16 * k); err != nil {
-			return elems, err
+	z, err := thread.appendValues(thread.makeValues(len(elems) + n + len(elems)/4)[:0], elems)
+	if err != nil {
+		return elems, err
+	}
+	return z, nil
+}
+
+// appendValues is append(z, src...) into z's room, copied in pieces
+// between which bigWork runs when src is big (rshell patch). On an error
+// it returns z with the pieces copied so far. thread may be nil.
+func (thread *Thread) appendValues(z, src []Value) ([]Value, error) {
+	if thread == nil || len(src) <= bigCopy/16 {
+		return append(z, src...), nil
+	}
+	for len(src) > 0 {
+		n := min(len(src), bigCopy/16)
+		z = append(z, src[:n]...)
+		src = src[n:]
+		if err := thread.bigWork(16 * n); err != nil {
+			return z, err
 		}
 	}
 	return z, nil
@@ -1287,24 +1287,11 @@ func (thread *Thread) growValues(elems []Value, n int) ([]Value, error) {
 // valuesConcat is x + y for lists and tuples, copied in pieces when big
 // (rshell patch).
 func valuesConcat(thread *Thread, x, y Tuple) (Tuple, error) {
-	if thread == nil || len(x)+len(y) <= bigCopy/16 {
-		z := make(Tuple, 0, len(x)+len(y))
-		z = append(z, x...)
-		return append(z, y...), nil
+	z, err := thread.appendValues(thread.makeValues(len(x) + len(y))[:0], x)
+	if err != nil {
+		return nil, err
 	}
-	z := thread.makeValues(len(x) + len(y))
-	at := 0
-	for _, s := range [2]Tuple{x, y} {
-		for len(s) > 0 {
-			n := copy(z[at:], s[:min(len(s), bigCopy/16)])
-			at += n
-			s = s[n:]
-			if err := thread.bigWork(16 * n); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return z, nil
+	return thread.appendValues(z, y)
 }
 
 // stringConcat is x + y, copied in pieces when big (rshell patch).
