@@ -388,8 +388,12 @@ func TestCPUShareStepAsideHandsTheSlotStraightOn(t *testing.T) {
 	if !a.held || c.held {
 		t.Fatalf("a holds %v, c holds %v; want true and false", a.held, c.held)
 	}
+	c.Release()                       // back
+	a.StepAside(context.Background()) // nobody waits: freed
+	if held, _ := cs.state(); held != 0 {
+		t.Fatalf("%d slots held after stepping aside with nobody waiting, want 0", held)
+	}
 	a.Release()
-	c.Release()
 	if held, q := cs.state(); held != 0 || q != 0 || len(cs.aside) != 0 {
 		t.Fatalf("held %d queued %d aside %d, want 0, 0 and 0", held, q, len(cs.aside))
 	}
