@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rshell/rshell/transport"
 )
@@ -185,5 +186,37 @@ func TestBigAllocationStepsAside(t *testing.T) {
 	}
 	if cpu.releases < 2 {
 		t.Errorf("a CPU that cannot step aside was released %d times, want at least 2", cpu.releases)
+	}
+}
+
+// A builtin going through millions of elements in one call takes its turns
+// as the interpreter's loop does, and stops at the chunk's deadline.
+func TestBigBuiltinTakesTurns(t *testing.T) {
+	s := New(Options{})
+	for _, src := range []string{
+		"len(sorted(range(1 << 18, 0, -1)))",
+		"len(list(range(1 << 18)))",
+		"max(range(1 << 18))",
+	} {
+		cpu := &loggingCPU{}
+		if _, ei := s.Eval(WithCPU(context.Background(), cpu), src, "", nil); ei != nil {
+			t.Fatalf("%q: %s", src, ei.Msg)
+		}
+		runs := 0
+		for _, e := range cpu.log {
+			if e == "run" {
+				runs++
+			}
+		}
+		// A step an element, a turn every tick (4,096 steps).
+		if want := (1 << 18) / 4096; runs < want {
+			t.Errorf("%q: %d turns, want at least %d", src, runs, want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, ei := s.Eval(ctx, "len(sorted(range(1 << 22, 0, -1)))", "", nil)
+	if ei == nil || ei.Kind != transport.KindDeadline {
+		t.Fatalf("a sort of 4M elements past its deadline: %+v, want a deadline error", ei)
 	}
 }

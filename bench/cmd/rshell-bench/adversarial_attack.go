@@ -147,6 +147,7 @@ func runAttacker(a attackArgs) error {
 		"cyclic-huge":     attackCyclicHuge,
 		"hostile-chunks":  attackHostileChunks,
 		"huge-allocs":     attackHugeAllocs,
+		"big-builtins":    attackBigBuiltins,
 		"conn-storm":      attackConnStorm,
 		"conn-storm-warm": attackConnStorm,
 	}
@@ -735,6 +736,19 @@ func attackHugeAllocs(e *attackEnv) string {
 	chunkAttack(e, []chunkCase{
 		{src: "len([0] * (4 * 1024 * 1024))", what: "64 MiB lists built by a repeat"},
 		{src: "l = []\nfor i in range(1024 * 1024):\n    l.append(i)\nlen(l)", what: "16 MiB lists built by appending"},
+	}, true)
+	return "4 connections, each its own session"
+}
+
+// attackBigBuiltins: builtins whose loop goes through millions of elements
+// in one call, each of which held the CPU turn, and every other client,
+// for 0.1-2 s before they counted their elements as steps (item 66).
+func attackBigBuiltins(e *attackEnv) string {
+	chunkAttack(e, []chunkCase{
+		{src: "len(sorted(range(1 << 20, 0, -1)))", what: "sorts of 1M elements"},
+		{src: "len(list(range(4 << 20)))", what: "lists of a 4M range"},
+		{src: "len(dict(zip(range(1 << 20), range(1 << 20))))", what: "dicts of 1M pairs"},
+		{src: "max(range(4 << 20))", what: "maxima of 4M elements"},
 	}, true)
 	return "4 connections, each its own session"
 }

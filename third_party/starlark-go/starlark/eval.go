@@ -642,12 +642,15 @@ func listExtend(thread *Thread, x *List, y Iterable) error {
 	iter := y.Iterate()
 	defer iter.Done()
 	var z Value
-	for iter.Next(&z) {
+	for i := 0; iter.Next(&z); i++ {
 		elems, err := thread.growValues(x.elems, 1)
 		if err != nil {
 			return err
 		}
 		x.elems = append(elems, z)
+		if err := thread.loopWork(i); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -1051,7 +1054,7 @@ func threadBinary(thread *Thread, op syntax.Token, x, y Value) (Value, error) {
 		}
 
 	case syntax.NOT_IN:
-		z, err := Binary(syntax.IN, x, y)
+		z, err := threadBinary(thread, syntax.IN, x, y)
 		if err != nil {
 			return nil, err
 		}
@@ -1059,6 +1062,12 @@ func threadBinary(thread *Thread, op syntax.Token, x, y Value) (Value, error) {
 
 	case syntax.IN:
 		switch y := y.(type) {
+		case *List: // with bigWork between pieces (rshell patch)
+			i, err := thread.indexValue(y.elems, x)
+			return Bool(i >= 0), err
+		case Tuple:
+			i, err := thread.indexValue(y, x)
+			return Bool(i >= 0), err
 		case Container: // List, Tuple, Set, String, Bytes, rangeValue etc.
 			found, err := y.Has(x)
 			return Bool(found), err
@@ -1407,7 +1416,9 @@ func Call(thread *Thread, fn Value, args Tuple, kwargs []Tuple) (Value, error) {
 	return result, err
 }
 
-func slice(x, lo, hi, step_ Value) (Value, error) {
+// slice implements x[lo:hi:step]; a big list's plain slice is copied in
+// pieces, with bigWork between them (rshell patch). thread may be nil.
+func slice(thread *Thread, x, lo, hi, step_ Value) (Value, error) {
 	sliceable, ok := x.(Sliceable)
 	if !ok {
 		return nil, fmt.Errorf("invalid slice operand %s", x.Type())
@@ -1467,6 +1478,10 @@ func slice(x, lo, hi, step_ Value) (Value, error) {
 		}
 	}
 
+	if l, ok := x.(*List); ok && step == 1 {
+		elems, err := thread.appendValues(thread.makeValues(end - start)[:0], l.elems[start:end])
+		return NewList(elems), err
+	}
 	return sliceable.Slice(start, end, step), nil
 }
 

@@ -494,7 +494,7 @@ loop:
 			hi := stack[sp-2]
 			step := stack[sp-1]
 			sp -= 4
-			res, err2 := slice(x, lo, hi, step)
+			res, err2 := slice(thread, x, lo, hi, step)
 			if err2 != nil {
 				err = err2
 				break loop

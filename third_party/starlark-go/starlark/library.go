@@ -203,9 +203,12 @@ func all(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error) 
 	iter := iterable.Iterate()
 	defer iter.Done()
 	var x Value
-	for iter.Next(&x) {
+	for i := 0; iter.Next(&x); i++ {
 		if !x.Truth() {
 			return False, nil
+		}
+		if err := thread.loopWork(i); err != nil {
+			return nil, err
 		}
 	}
 	return True, nil
@@ -220,9 +223,12 @@ func any_(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error)
 	iter := iterable.Iterate()
 	defer iter.Done()
 	var x Value
-	for iter.Next(&x) {
+	for i := 0; iter.Next(&x); i++ {
 		if x.Truth() {
 			return True, nil
+		}
+		if err := thread.loopWork(i); err != nil {
+			return nil, err
 		}
 	}
 	return False, nil
@@ -303,7 +309,7 @@ func dict(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error)
 		return nil, fmt.Errorf("dict: got %d arguments, want at most 1", len(args))
 	}
 	dict := new(Dict)
-	if err := updateDict(dict, args, kwargs); err != nil {
+	if err := updateDict(thread, dict, args, kwargs); err != nil {
 		return nil, fmt.Errorf("dict: %v", err)
 	}
 	return dict, nil
@@ -346,20 +352,30 @@ func enumerate(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, e
 
 	if n := Len(iterable); n >= 0 {
 		// common case: known length
-		pairs = make([]Value, 0, n)
-		array := make(Tuple, 2*n) // allocate a single backing array
+		pairs = thread.makeValues(n)[:0]
+		array := Tuple(thread.makeValues(2 * n)) // allocate a single backing array
 		for i := 0; iter.Next(&x); i++ {
 			pair := array[:2:2]
 			array = array[2:]
 			pair[0] = MakeInt(start + i)
 			pair[1] = x
 			pairs = append(pairs, pair)
+			if err := thread.loopWork(i); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		// non-sequence (unknown length)
 		for i := 0; iter.Next(&x); i++ {
 			pair := Tuple{MakeInt(start + i), x}
-			pairs = append(pairs, pair)
+			grown, err := thread.growValues(pairs, 1)
+			if err != nil {
+				return nil, err
+			}
+			pairs = append(grown, pair)
+			if err := thread.loopWork(i); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -685,12 +701,9 @@ func list(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error)
 	if iterable != nil {
 		iter := iterable.Iterate()
 		defer iter.Done()
-		if n := Len(iterable); n > 0 {
-			elems = make([]Value, 0, n) // preallocate if length known
-		}
-		var x Value
-		for iter.Next(&x) {
-			elems = append(elems, x)
+		var err error
+		if elems, err = thread.collectValues(iter, Len(iterable)); err != nil { // preallocated if length known
+			return nil, err
 		}
 	}
 	return NewList(elems), nil
@@ -741,7 +754,10 @@ func minmax(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, erro
 	}
 
 	var x Value
-	for iter.Next(&x) {
+	for i := 0; iter.Next(&x); i++ {
+		if err := thread.loopWork(i); err != nil {
+			return nil, err
+		}
 		var key Value
 		if keyFunc == nil {
 			key = x
@@ -980,13 +996,9 @@ func reversed(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, er
 	}
 	iter := iterable.Iterate()
 	defer iter.Done()
-	var elems []Value
-	if n := Len(args[0]); n >= 0 {
-		elems = make([]Value, 0, n) // preallocate if length known
-	}
-	var x Value
-	for iter.Next(&x) {
-		elems = append(elems, x)
+	elems, err := thread.collectValues(iter, Len(args[0])) // preallocated if length known
+	if err != nil {
+		return nil, err
 	}
 	n := len(elems)
 	for i := 0; i < n>>1; i++ {
@@ -1006,9 +1018,12 @@ func set(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) 
 		iter := iterable.Iterate()
 		defer iter.Done()
 		var x Value
-		for iter.Next(&x) {
+		for i := 0; iter.Next(&x); i++ {
 			if err := set.Insert(x); err != nil {
 				return nil, nameErr(b, err)
+			}
+			if err := thread.loopWork(i); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -1031,19 +1046,15 @@ func sorted(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, erro
 
 	iter := iterable.Iterate()
 	defer iter.Done()
-	var values []Value
-	if n := Len(iterable); n > 0 {
-		values = make(Tuple, 0, n) // preallocate if length is known
-	}
-	var x Value
-	for iter.Next(&x) {
-		values = append(values, x)
+	values, err := thread.collectValues(iter, Len(iterable)) // preallocated if length is known
+	if err != nil {
+		return nil, err
 	}
 
 	// Derive keys from values by applying key function.
 	var keys []Value
 	if key != nil {
-		keys = make([]Value, len(values))
+		keys = thread.makeValues(len(values))
 		for i, v := range values {
 			k, err := Call(thread, key, Tuple{v}, nil)
 			if err != nil {
@@ -1053,12 +1064,8 @@ func sorted(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, erro
 		}
 	}
 
-	slice := &sortSlice{keys: keys, values: values}
-	if reverse {
-		sort.Stable(sort.Reverse(slice))
-	} else {
-		sort.Stable(slice)
-	}
+	slice := &sortSlice{keys: keys, values: values, thread: thread}
+	sortValues(slice, reverse)
 	return NewList(slice.values), slice.err
 }
 
@@ -1066,10 +1073,14 @@ type sortSlice struct {
 	keys   []Value // nil => values[i] is key
 	values []Value
 	err    error
+
+	thread   *Thread // nil: no steps counted (rshell patch)
+	compares int
 }
 
 func (s *sortSlice) Len() int { return len(s.values) }
 func (s *sortSlice) Less(i, j int) bool {
+	s.compared()
 	keys := s.keys
 	if s.keys == nil {
 		keys = s.values
@@ -1131,15 +1142,11 @@ func tuple(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error
 	}
 	iter := iterable.Iterate()
 	defer iter.Done()
-	var elems Tuple
-	if n := Len(iterable); n > 0 {
-		elems = make(Tuple, 0, n) // preallocate if length is known
+	elems, err := thread.collectValues(iter, Len(iterable)) // preallocated if length is known
+	if err != nil {
+		return nil, err
 	}
-	var x Value
-	for iter.Next(&x) {
-		elems = append(elems, x)
-	}
-	return elems, nil
+	return Tuple(elems), nil
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#type
@@ -1181,8 +1188,8 @@ func zip(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error) 
 	var result []Value
 	if rows >= 0 {
 		// length known
-		result = make([]Value, rows)
-		array := make(Tuple, cols*rows) // allocate a single backing array
+		result = thread.makeValues(rows)
+		array := Tuple(thread.makeValues(cols * rows)) // allocate a single backing array
 		for i := 0; i < rows; i++ {
 			tuple := array[:cols:cols]
 			array = array[cols:]
@@ -1190,6 +1197,9 @@ func zip(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error) 
 				iter.Next(&tuple[j])
 			}
 			result[i] = tuple
+			if err := thread.loopWork(i); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		// length not known
@@ -1201,7 +1211,14 @@ func zip(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error) 
 					break outer
 				}
 			}
-			result = append(result, tuple)
+			grown, err := thread.growValues(result, 1)
+			if err != nil {
+				return nil, err
+			}
+			result = append(grown, tuple)
+			if err := thread.loopWork(len(result) - 1); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return NewList(result), nil
@@ -1234,12 +1251,12 @@ func dict_clear(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#dict·items
-func dict_items(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+func dict_items(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
 	if err := UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
 		return nil, err
 	}
 	items := b.Receiver().(*Dict).Items()
-	res := make([]Value, len(items))
+	res := thread.makeValues(len(items))
 	for i, item := range items {
 		res[i] = item // convert [2]Value to Value
 	}
@@ -1306,23 +1323,23 @@ func dict_setdefault(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, 
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#dict·update
-func dict_update(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+func dict_update(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
 	if len(args) > 1 {
 		return nil, fmt.Errorf("update: got %d arguments, want at most 1", len(args))
 	}
-	if err := updateDict(b.Receiver().(*Dict), args, kwargs); err != nil {
+	if err := updateDict(thread, b.Receiver().(*Dict), args, kwargs); err != nil {
 		return nil, fmt.Errorf("update: %v", err)
 	}
 	return None, nil
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#dict·update
-func dict_values(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+func dict_values(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
 	if err := UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
 		return nil, err
 	}
 	items := b.Receiver().(*Dict).Items()
-	res := make([]Value, len(items))
+	res := thread.makeValues(len(items))
 	for i, item := range items {
 		res[i] = item[1]
 	}
@@ -1375,7 +1392,7 @@ func list_extend(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value,
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#list·index
-func list_index(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+func list_index(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
 	var value, start_, end_ Value
 	if err := unpackPositionalArgsNoEscape(b.Name(), args, kwargs, 1, &value, &start_, &end_); err != nil {
 		return nil, err
@@ -1387,12 +1404,10 @@ func list_index(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error
 		return nil, nameErr(b, err)
 	}
 
-	for i := start; i < end; i++ {
-		if eq, err := Equal(recv.elems[i], value); err != nil {
-			return nil, nameErr(b, err)
-		} else if eq {
-			return MakeInt(i), nil
-		}
+	if i, err := thread.indexValue(recv.elems[start:end], value); err != nil {
+		return nil, nameErr(b, err)
+	} else if i >= 0 {
+		return MakeInt(start + i), nil
 	}
 	return nil, nameErr(b, "value not in list")
 }
@@ -1428,7 +1443,7 @@ func list_insert(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, erro
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#list·remove
-func list_remove(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+func list_remove(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
 	recv := b.Receiver().(*List)
 	var value Value
 	if err := unpackPositionalArgsNoEscape(b.Name(), args, kwargs, 1, &value); err != nil {
@@ -1437,13 +1452,11 @@ func list_remove(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, erro
 	if err := recv.checkMutable("remove from"); err != nil {
 		return nil, nameErr(b, err)
 	}
-	for i, elem := range recv.elems {
-		if eq, err := Equal(elem, value); err != nil {
-			return nil, fmt.Errorf("remove: %v", err)
-		} else if eq {
-			recv.elems = append(recv.elems[:i], recv.elems[i+1:]...)
-			return None, nil
-		}
+	if i, err := thread.indexValue(recv.elems, value); err != nil {
+		return nil, fmt.Errorf("remove: %v", err)
+	} else if i >= 0 {
+		recv.elems = append(recv.elems[:i], recv.elems[i+1:]...)
+		return None, nil
 	}
 	return nil, fmt.Errorf("remove: element not found")
 }
@@ -1856,7 +1869,7 @@ func string_index(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, err
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#string·join
-func string_join(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+func string_join(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
 	recv := string(b.Receiver().(String))
 	var iterable Iterable
 	if err := unpackPositionalArgsNoEscape(b.Name(), args, kwargs, 1, &iterable); err != nil {
@@ -1875,6 +1888,9 @@ func string_join(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, erro
 			return nil, fmt.Errorf("join: in list, want string, got %s", x.Type())
 		}
 		buf.WriteString(s)
+		if err := thread.loopWork(i); err != nil {
+			return nil, err
+		}
 	}
 	return String(buf.String()), nil
 }
@@ -2413,14 +2429,17 @@ func string_find_impl(b *Builtin, args Tuple, kwargs []Tuple, allowError, last b
 
 // Common implementation of builtin dict function and dict.update method.
 // Precondition: len(updates) == 0 or 1.
-func updateDict(dict *Dict, updates Tuple, kwargs []Tuple) error {
+func updateDict(thread *Thread, dict *Dict, updates Tuple, kwargs []Tuple) error {
 	if len(updates) == 1 {
 		switch updates := updates[0].(type) {
 		case IterableMapping:
 			// Iterate over dict's key/value pairs, not just keys.
-			for _, item := range updates.Items() {
+			for i, item := range updates.Items() {
 				if err := dict.SetKey(item[0], item[1]); err != nil {
 					return err // dict is frozen
+				}
+				if err := thread.loopWork(i); err != nil {
+					return err
 				}
 			}
 		default:
@@ -2448,6 +2467,9 @@ func updateDict(dict *Dict, updates Tuple, kwargs []Tuple) error {
 				iter2.Next(&k)
 				iter2.Next(&v)
 				if err := dict.SetKey(k, v); err != nil {
+					return err
+				}
+				if err := thread.loopWork(i); err != nil {
 					return err
 				}
 			}
