@@ -77,7 +77,11 @@ func (ht *hashtable) freeze() {
 	}
 }
 
-func (ht *hashtable) insert(k, v Value) error {
+func (ht *hashtable) insert(k, v Value) error { return ht.threadInsert(nil, k, v) }
+
+// threadInsert is insert run by thread (rshell patch): a big table grows
+// with the thread's hooks (grow). thread may be nil.
+func (ht *hashtable) threadInsert(thread *Thread, k, v Value) error {
 	if err := ht.checkMutable("insert into"); err != nil {
 		return err
 	}
@@ -126,7 +130,7 @@ retry:
 
 	// Does the number of elements exceed the buckets' load factor?
 	if overloaded(int(ht.len), len(ht.table)) {
-		ht.grow()
+		ht.grow(thread)
 		goto retry
 	}
 
@@ -159,7 +163,7 @@ func overloaded(elems, buckets int) bool {
 	return elems >= bucketSize && float64(elems) >= loadFactor*float64(buckets)
 }
 
-func (ht *hashtable) grow() {
+func (ht *hashtable) grow(thread *Thread) {
 	// Double the number of buckets and rehash.
 	//
 	// Even though this makes reentrant calls to ht.insert,
@@ -167,14 +171,33 @@ func (ht *hashtable) grow() {
 	// and recomputes the hash unnecessarily, the gains from
 	// avoiding these steps were found to be too small to justify
 	// the extra logic: -2% on hashtable benchmark.
+	//
+	// rshell patch: a big table's new block is allocated with the
+	// thread's BeforeBigAlloc hook before it and OnMaxSteps after, as
+	// makeValues does, and the rehash counts an entry as a step, with
+	// loopWork's hook every 1,024 (a cancellation is seen after the
+	// rehash, which must finish). Growing a dict of a million entries
+	// held the CPU turn ~0.1 s, and a quiet client waited up to 0.3 s.
+	big := thread != nil && thread.BeforeBigAlloc != nil && len(ht.table) >= bigTable
+	if big {
+		thread.BeforeBigAlloc(thread)
+	}
 	ht.table = make([]bucket, len(ht.table)<<1)
+	if big && thread.OnMaxSteps != nil {
+		thread.OnMaxSteps(thread)
+	}
 	oldhead := ht.head
 	ht.head = nil
 	ht.tailLink = &ht.head
 	ht.len = 0
 	ht.nseq = 0
+	i := 0
 	for e := oldhead; e != nil; e = e.next {
 		ht.insert(e.key, e.value) // can't fail
+		if big {
+			_ = thread.loopWork(i)
+			i++
+		}
 	}
 	ht.bucket0[0] = bucket{} // clear out unused initial bucket
 }

@@ -421,7 +421,11 @@ loop:
 			y := stack[sp-2]
 			x := stack[sp-3]
 			sp -= 3
-			err = setIndex(x, y, z)
+			if d, ok := x.(*Dict); ok { // big tables grow with the hooks (rshell patch)
+				err = d.threadSetKey(thread, y, z)
+			} else {
+				err = setIndex(x, y, z)
+			}
 			if err != nil {
 				break loop
 			}
@@ -468,7 +472,7 @@ loop:
 			v := stack[sp-1]
 			sp -= 3
 			oldlen := dict.Len()
-			if err2 := dict.SetKey(k, v); err2 != nil {
+			if err2 := dict.threadSetKey(thread, k, v); err2 != nil {
 				err = err2
 				break loop
 			}

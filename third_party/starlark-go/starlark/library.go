@@ -1019,7 +1019,7 @@ func set(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) 
 		defer iter.Done()
 		var x Value
 		for i := 0; iter.Next(&x); i++ {
-			if err := set.Insert(x); err != nil {
+			if err := set.threadInsert(thread, x); err != nil {
 				return nil, nameErr(b, err)
 			}
 			if err := thread.loopWork(i); err != nil {
@@ -2210,7 +2210,7 @@ func string_splitlines(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#set·add.
-func set_add(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+func set_add(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
 	var elem Value
 	if err := unpackPositionalArgsNoEscape(b.Name(), args, kwargs, 1, &elem); err != nil {
 		return nil, err
@@ -2226,7 +2226,7 @@ func set_add(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
 	} else if found {
 		return None, nil
 	}
-	err := recv.Insert(elem)
+	err := recv.threadInsert(thread, elem)
 	if err != nil {
 		return nil, nameErr(b, err)
 	}
@@ -2435,7 +2435,7 @@ func updateDict(thread *Thread, dict *Dict, updates Tuple, kwargs []Tuple) error
 		case IterableMapping:
 			// Iterate over dict's key/value pairs, not just keys.
 			for i, item := range updates.Items() {
-				if err := dict.SetKey(item[0], item[1]); err != nil {
+				if err := dict.threadSetKey(thread, item[0], item[1]); err != nil {
 					return err // dict is frozen
 				}
 				if err := thread.loopWork(i); err != nil {
@@ -2466,7 +2466,7 @@ func updateDict(thread *Thread, dict *Dict, updates Tuple, kwargs []Tuple) error
 				var k, v Value
 				iter2.Next(&k)
 				iter2.Next(&v)
-				if err := dict.SetKey(k, v); err != nil {
+				if err := dict.threadSetKey(thread, k, v); err != nil {
 					return err
 				}
 				if err := thread.loopWork(i); err != nil {

@@ -15,6 +15,10 @@ package starlark
 
 import "sort"
 
+// bigTable is the number of buckets (of ~0.4 KiB) from which a table
+// grows with the thread's hooks (hashtable.grow).
+const bigTable = 64
+
 // bigLoop is how many elements a builtin's loop goes through between two
 // calls of bigWork: about 10-40 µs of work.
 const bigLoop = 1024
@@ -100,3 +104,11 @@ func (s *sortSlice) compared() {
 	}
 	s.compares++
 }
+
+// threadSetKey is SetKey run by thread: a big table grows with the
+// thread's hooks (hashtable.grow). thread may be nil.
+func (d *Dict) threadSetKey(thread *Thread, k, v Value) error { return d.ht.threadInsert(thread, k, v) }
+
+// threadInsert is Insert run by thread: a big table grows with the
+// thread's hooks. thread may be nil.
+func (s *Set) threadInsert(thread *Thread, k Value) error { return s.ht.threadInsert(thread, k, None) }
