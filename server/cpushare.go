@@ -60,6 +60,8 @@ type cpuShare struct {
 	budget *allocBudget // nil: allocation is not charged (allocbudget.go)
 	ledger allocLedger
 
+	od overdue // chunks silent too long while others wait (overdue.go); guarded by mu
+
 	mu      sync.Mutex
 	held    int       // slots held, or on their way through the pipe
 	transit int       // slots on their way through the pipe
@@ -68,6 +70,7 @@ type cpuShare struct {
 	queue   []*turn   // waiting chunks
 
 	queued func() // tests: called when a chunk has queued
+	passed func() // tests: called when pass has handed slots on
 	ceded  func() // tests: called instead of cedeCPU
 }
 
@@ -168,6 +171,9 @@ func (cs *cpuShare) pass() {
 			}
 		}
 		cs.mu.Unlock()
+		if n > 0 && cs.passed != nil {
+			cs.passed()
+		}
 		if err != nil {
 			return
 		}
@@ -177,6 +183,7 @@ func (cs *cpuShare) pass() {
 // close ends pass, or closes the pipe if pass never ran. Chunks still
 // waiting are stopped by their contexts.
 func (cs *cpuShare) close(passing bool) {
+	cs.stopWatch()
 	cs.w.Close()
 	if !passing {
 		cs.r.Close()
@@ -205,6 +212,8 @@ type turn struct {
 	queuedAt time.Time     // guarded by cs.mu
 	granted  bool          // guarded by cs.mu: handed a slot while queued
 	ready    chan struct{} // closed when granted
+
+	watch turnWatch // overdue.go
 }
 
 func (cs *cpuShare) turn(cost *chunkCost) *turn { return &turn{cs: cs, cost: cost} }
@@ -216,8 +225,11 @@ func (t *turn) Run(ctx context.Context) {
 	cs := t.cs
 	t.back()
 	now := time.Now()
-	if t.held && now.Sub(t.since) < cs.quantumAt(now) {
-		return
+	if t.held {
+		t.watch.tick.Store(now.UnixNano())
+		if now.Sub(t.since) < cs.quantumAt(now) {
+			return
+		}
 	}
 	if t.held && t.charge(now) {
 		// It allocated more than the budget covers: the session waits
@@ -235,6 +247,11 @@ func (t *turn) Run(ctx context.Context) {
 		}
 	}
 	cs.mu.Lock()
+	if t.held && t.lost() {
+		// Its slot was given on while it was silent (overdue.go).
+		t.held = false
+		t.spent += now.Sub(t.since)
+	}
 	if t.held && len(cs.queue) == 0 && cs.held < cs.slots {
 		// Nobody waits and a P runs no chunk: that P reads the network.
 		// The kernel may still have queued a thread behind this one on
@@ -251,6 +268,7 @@ func (t *turn) Run(ctx context.Context) {
 		// their turn.
 		t.held = false
 		t.spent += now.Sub(t.since)
+		cs.unhold(t)
 		t.enqueue(now)
 		viaPipe := cs.release(now)
 		cs.mu.Unlock()
@@ -258,13 +276,21 @@ func (t *turn) Run(ctx context.Context) {
 			cs.yieldOn()
 		}
 	} else {
-		if cs.held < cs.slots && len(cs.queue) == 0 {
+		if cs.held < cs.slots && len(cs.queue) == 0 && (!cs.busyWith(1) || t.short()) {
 			cs.held++
+			cs.hold(t, now)
 			cs.mu.Unlock()
 			t.take(now)
 			return
 		}
 		t.enqueue(now)
+		if cs.held < cs.slots && (!cs.busyWith(1) || cs.shortWaiter(now) >= 0) {
+			// A slot is free, kept from long waiters while a chunk whose
+			// slot was given on still runs (overdue.go).
+			cs.held++
+			cs.handOn()
+		}
+		cs.watchOverdue()
 		if prev := cs.contended.Swap(now.UnixNano()); now.UnixNano()-prev >= int64(contendedFor) && cs.competing != nil {
 			cs.competing()
 		}
@@ -306,6 +332,11 @@ func (t *turn) Release() {
 	t.drop(now)
 	cs := t.cs
 	cs.mu.Lock()
+	if t.lost() {
+		cs.mu.Unlock()
+		return
+	}
+	cs.unhold(t)
 	viaPipe := cs.release(now)
 	cs.mu.Unlock()
 	if viaPipe {
@@ -345,8 +376,12 @@ func (t *turn) StepAside(ctx context.Context) {
 	if t.held {
 		t.drop(time.Now())
 		cs.mu.Lock()
-		waiter := len(cs.queue) > 0
-		cs.handOn()
+		waiter := false
+		if !t.lost() {
+			waiter = len(cs.queue) > 0
+			cs.unhold(t)
+			cs.handOn()
+		}
 		cs.mu.Unlock()
 		if waiter {
 			runtime.Gosched()
@@ -532,11 +567,19 @@ func (cs *cpuShare) handOn() {
 		cs.held--
 		return
 	}
-	best := cs.best(time.Now())
+	now := time.Now()
+	best := cs.best(now)
+	if cs.busy() && !cs.queue[best].short() {
+		if best = cs.shortWaiter(now); best < 0 {
+			cs.held-- // lost() hands it on
+			return
+		}
+	}
 	w := cs.queue[best]
 	cs.queue = append(cs.queue[:best], cs.queue[best+1:]...)
 	w.granted = true
 	close(w.ready)
+	cs.hold(w, now)
 }
 
 // best is the index of the waiter with the smallest key. Needs cs.mu and

@@ -437,3 +437,100 @@ func TestCPUShareOneChunkAsideAtATime(t *testing.T) {
 		t.Fatalf("held %d queued %d aside %d, want 0, 0 and 0", held, q, len(cs.aside))
 	}
 }
+
+// shortCost is the cost of a session whose chunks are short: a quiet client.
+func shortCost() *chunkCost { return &chunkCost{avg: 10 * time.Microsecond, seen: true} }
+
+// A chunk silent for overdueAfter while a short chunk waits (inside one
+// long builtin call) loses its slot to it; until the silent chunk's next
+// tick the slot goes to no long waiter; at that tick it queues again.
+func TestCPUShareOverdueSlotGivenOn(t *testing.T) {
+	cs := startShare(t, 1, 250*time.Microsecond) // a's chunkCost is over it: long
+	queued := queuedSignal(cs)
+	passed := make(chan struct{}, 16)
+	cs.passed = func() { passed <- struct{}{} }
+	a, b, c := cs.turn(&chunkCost{}), cs.turn(shortCost()), cs.turn(&chunkCost{})
+	a.Run(context.Background())
+	bRuns := make(chan struct{})
+	go func() {
+		defer close(bRuns)
+		b.Run(context.Background())
+	}()
+	<-queued
+	select {
+	case <-bRuns: // given a's slot by the timer, a having said nothing
+	case <-time.After(10 * time.Second):
+		t.Fatal("a short waiter did not get the slot of a chunk silent for 10 s")
+	}
+	cs.mu.Lock()
+	revoked := cs.od.revoked
+	cs.mu.Unlock()
+	if held, q := cs.state(); held != 1 || q != 0 || !b.held || revoked != 1 {
+		t.Fatalf("held %d queued %d, b held %v, %d revoked; want 1, 0, true, 1", held, q, b.held, revoked)
+	}
+	cRuns := make(chan struct{})
+	go func() {
+		defer close(cRuns)
+		c.Run(context.Background()) // long: waits for a's CPU
+	}()
+	<-queued
+	b.Release() // through the pipe: c is long
+	<-passed
+	if held, q := cs.state(); held != 0 || q != 1 {
+		t.Fatalf("held %d queued %d after b (outstanding %d, c granted %v), want 0 and 1: the slot kept from the long waiter while a runs", held, q, cs.od.outstanding, c.granted)
+	}
+	aRuns := make(chan struct{})
+	go func() {
+		defer close(aRuns)
+		a.Run(context.Background()) // its next tick: c gets the slot, a queues
+	}()
+	<-queued
+	<-cRuns
+	if held, q := cs.state(); held != 1 || q != 1 || !c.held {
+		t.Fatalf("held %d queued %d, c held %v after a's tick, want 1, 1, true", held, q, c.held)
+	}
+	c.Release()
+	<-aRuns
+	a.Release()
+	if held, q := cs.state(); held != 0 || q != 0 {
+		t.Fatalf("held %d queued %d at the end, want 0 and 0", held, q)
+	}
+}
+
+func TestCPUShareRevokesOnlySilentChunksForShortWaiters(t *testing.T) {
+	cs, err := newCPUShare(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.close(false)
+	a, long, short := cs.turn(&chunkCost{}), cs.turn(&chunkCost{}), cs.turn(shortCost())
+	a.Run(context.Background())
+	cs.mu.Lock()
+	long.enqueue(time.Now())
+	a.watch.tick.Store(time.Now().Add(-overdueAfter).UnixNano())
+	cs.mu.Unlock()
+	cs.revokeOverdue()
+	if a.watch.revoked.Load() {
+		t.Fatal("a silent chunk lost its slot to a long waiter")
+	}
+	cs.mu.Lock()
+	short.enqueue(time.Now())
+	a.watch.tick.Store(time.Now().UnixNano())
+	cs.mu.Unlock()
+	cs.revokeOverdue()
+	if a.watch.revoked.Load() {
+		t.Fatal("a chunk that just ticked lost its slot")
+	}
+	a.watch.tick.Store(time.Now().Add(-overdueAfter).UnixNano())
+	cs.revokeOverdue()
+	if !a.watch.revoked.Load() {
+		t.Fatal("a chunk silent for overdueAfter kept its slot while a short chunk waited")
+	}
+	select {
+	case <-short.ready:
+	case <-long.ready:
+		t.Fatal("the long waiter was given the slot")
+	default:
+		t.Fatal("the short waiter was not given the slot")
+	}
+}
