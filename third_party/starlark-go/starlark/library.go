@@ -825,8 +825,8 @@ func print(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error
 			buf.WriteString(s)
 		} else if b, ok := v.(Bytes); ok {
 			buf.WriteString(string(b))
-		} else {
-			writeValue(buf, v, nil)
+		} else if err := thread.writeValue(buf, v); err != nil { // with bigWork (rshell patch)
+			return nil, err
 		}
 	}
 
@@ -985,7 +985,11 @@ func repr(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error)
 	if err := unpackPositionalArgsNoEscape("repr", args, kwargs, 1, &x); err != nil {
 		return nil, err
 	}
-	return String(x.String()), nil
+	buf := new(strings.Builder)
+	if err := thread.writeValue(buf, x); err != nil { // with bigWork (rshell patch)
+		return nil, err
+	}
+	return String(buf.String()), nil
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#reversed
@@ -1112,6 +1116,12 @@ func str(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error) 
 	case Bytes:
 		// Invalid encodings are replaced by that of U+FFFD.
 		return String(utf8Transcode(string(x))), nil
+	case *List, Tuple, *Dict: // with bigWork (rshell patch)
+		buf := new(strings.Builder)
+		if err := thread.writeValue(buf, x); err != nil {
+			return nil, err
+		}
+		return String(buf.String()), nil
 	default:
 		return String(x.String()), nil
 	}

@@ -13,7 +13,10 @@ package starlark
 // comparison) as a step, and call bigWork every bigLoop of them; their
 // blocks of more than 16 KiB are allocated with makeValues' hooks.
 
-import "sort"
+import (
+	"sort"
+	"strings"
+)
 
 // bigTable is the number of buckets (of ~0.4 KiB) from which a table
 // grows with the thread's hooks (hashtable.grow).
@@ -112,3 +115,70 @@ func (d *Dict) threadSetKey(thread *Thread, k, v Value) error { return d.ht.thre
 // threadInsert is Insert run by thread: a big table grows with the
 // thread's hooks. thread may be nil.
 func (s *Set) threadInsert(thread *Thread, k Value) error { return s.ht.threadInsert(thread, k, None) }
+
+// BigWork is bigWork for Go code outside this package, such as the json
+// module (rshell patch): n bytes of work (a step per 4), the step hook
+// run when the budget is reached, and an error when the thread was
+// cancelled. thread may be nil.
+func (thread *Thread) BigWork(n int) error { return thread.bigWork(n) }
+
+// writeValue is writeValue(out, x, nil) run by thread, for str, repr and
+// print: the elements of a list, tuple or dict at x's top level are
+// written one at a time, with bigWork for the bytes each wrote (a step
+// per 4). `str()` of a 4M-element list was one step of the interpreter,
+// ~0.5 s in which rshell could not hand the CPU on. thread may be nil.
+func (thread *Thread) writeValue(out *strings.Builder, x Value) error {
+	last := out.Len()
+	wrote := func() error {
+		n := out.Len() - last
+		last = out.Len()
+		return thread.bigWork(n)
+	}
+	switch x := x.(type) {
+	case *List:
+		out.WriteByte('[')
+		for i, elem := range x.elems {
+			if i > 0 {
+				out.WriteString(", ")
+			}
+			writeValue(out, elem, []Value{x})
+			if err := wrote(); err != nil {
+				return err
+			}
+		}
+		out.WriteByte(']')
+	case Tuple:
+		out.WriteByte('(')
+		for i, elem := range x {
+			if i > 0 {
+				out.WriteString(", ")
+			}
+			writeValue(out, elem, nil)
+			if err := wrote(); err != nil {
+				return err
+			}
+		}
+		if len(x) == 1 {
+			out.WriteByte(',')
+		}
+		out.WriteByte(')')
+	case *Dict:
+		out.WriteByte('{')
+		sep := ""
+		for e := x.ht.head; e != nil; e = e.next {
+			out.WriteString(sep)
+			writeValue(out, e.key, nil)
+			out.WriteString(": ")
+			writeValue(out, e.value, []Value{x}) // cycle check
+			sep = ", "
+			if err := wrote(); err != nil {
+				return err
+			}
+		}
+		out.WriteByte('}')
+	default:
+		writeValue(out, x, nil)
+		return wrote()
+	}
+	return nil
+}

@@ -112,8 +112,17 @@ func encode(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 
 	path := make([]unsafe.Pointer, 0, 8)
 
+	// rshell patch: every 16 KiB of output is a tick's worth of steps,
+	// with the thread's step hook and a check for cancellation.
+	ticked := 0
 	var emit func(x starlark.Value) error
 	emit = func(x starlark.Value) error {
+		if buf.Len()-ticked >= 16<<10 {
+			if err := thread.BigWork(buf.Len() - ticked); err != nil {
+				return err
+			}
+			ticked = buf.Len()
+		}
 
 		// It is only necessary to push/pop the item when it might contain
 		// itself (i.e. the last three switch cases), but omitting it in the other
