@@ -58,7 +58,7 @@ func advAttacks(quick bool) []advAttack {
 		{kind: "cyclic-huge", what: "4 sessions alternating a cyclic dict/list result and a 64 MiB string result", expect: "cycles as ref leaves; limit error for the 64 MiB result"},
 		{kind: "hostile-chunks", what: "4 sessions cycling: infinite loop (200 ms deadline), runaway recursion (2 s deadline), a 2 GiB string repeat, a 64 MiB list", expect: "deadline; stack overflow or deadline; 'repeat count too large'; done"},
 		{kind: "huge-allocs", what: "4 sessions building lists in turn, 64 MiB by a repeat and 16 MiB by appending, over and over, for the whole window", expect: "done (each session paced by the allocation budget)"},
-		{kind: "big-builtins", what: "4 sessions cycling builtins that go through millions of elements in one call: sorted of 1M, list of a 4M range, dict of 1M pairs, max of 4M", expect: "done"},
+		{kind: "big-builtins", what: "4 sessions cycling builtins that go through millions of elements in one call: sorted of 1M, list of a 4M range, dict of 1M pairs, max of 4M, str() of 1M, split of 8 MiB", expect: "done"},
 		{kind: "conn-storm", what: fmt.Sprintf("bursts of %d simultaneous connections, each a full TLS handshake, auth, a new session and one eval", pick(500, 500)), expect: "every one served, right answer", n: pick(500, 500)},
 		{kind: "conn-storm-warm", what: fmt.Sprintf("the same with resumed TLS sessions (one client machine reconnecting %d times at once)", pick(500, 500)), expect: "every one served, right answer", n: pick(500, 500)},
 	}

@@ -749,6 +749,8 @@ func attackBigBuiltins(e *attackEnv) string {
 		{src: "len(list(range(4 << 20)))", what: "lists of a 4M range"},
 		{src: "len(dict(zip(range(1 << 20), range(1 << 20))))", what: "dicts of 1M pairs"},
 		{src: "max(range(4 << 20))", what: "maxima of 4M elements"},
+		{src: "len(str(list(range(1 << 20))))", what: "str() of 1M-element lists"},
+		{src: `len(("a " * (4 << 20)).split())`, what: "splits of 8 MiB strings"},
 	}, true)
 	return "4 connections, each its own session"
 }

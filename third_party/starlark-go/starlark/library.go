@@ -2092,7 +2092,7 @@ func string_upper(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, err
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#string·split
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#string·rsplit
-func string_split(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+func string_split(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
 	recv := string(b.Receiver().(String))
 	var sep_ Value
 	maxsplit := -1
@@ -2101,11 +2101,13 @@ func string_split(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, err
 	}
 
 	var res []string
+	back := thread.stepAside(len(recv)) // rshell patch
 
 	if sep_ == nil || sep_ == None {
 		// special case: split on whitespace
 		if maxsplit < 0 {
-			res = strings.Fields(recv)
+			back()
+			return thread.splitFields(recv) // in turns (rshell patch)
 		} else if b.Name() == "split" {
 			res = splitspace(recv, maxsplit)
 		} else { // rsplit
@@ -2114,11 +2116,13 @@ func string_split(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, err
 
 	} else if sep, ok := AsString(sep_); ok {
 		if sep == "" {
+			back()
 			return nil, fmt.Errorf("split: empty separator")
 		}
 		// usual case: split on non-empty separator
 		if maxsplit < 0 {
-			res = strings.Split(recv, sep)
+			back()
+			return thread.splitSep(recv, sep, false, false) // in turns (rshell patch)
 		} else if b.Name() == "split" {
 			res = strings.SplitN(recv, sep, maxsplit+1)
 		} else { // rsplit
@@ -2130,14 +2134,11 @@ func string_split(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, err
 		}
 
 	} else {
+		back()
 		return nil, fmt.Errorf("split: got %s for separator, want string", sep_.Type())
 	}
-
-	list := make([]Value, len(res))
-	for i, x := range res {
-		list[i] = String(x)
-	}
-	return NewList(list), nil
+	back()
+	return thread.stringList(res)
 }
 
 // Precondition: max >= 0.
@@ -2195,7 +2196,7 @@ func splitspace(s string, max int) []string {
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#string·splitlines
-func string_splitlines(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+func string_splitlines(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
 	var keepends bool
 	if err := unpackPositionalArgsNoEscape(b.Name(), args, kwargs, 0, &keepends); err != nil {
 		return nil, err
@@ -2203,20 +2204,10 @@ func string_splitlines(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value
 	var lines []string
 	if s := string(b.Receiver().(String)); s != "" {
 		// TODO(adonovan): handle CRLF correctly.
-		if keepends {
-			lines = strings.SplitAfter(s, "\n")
-		} else {
-			lines = strings.Split(s, "\n")
-		}
-		if strings.HasSuffix(s, "\n") {
-			lines = lines[:len(lines)-1]
-		}
+		// In turns (rshell patch).
+		return thread.splitSep(s, "\n", keepends, strings.HasSuffix(s, "\n"))
 	}
-	list := make([]Value, len(lines))
-	for i, x := range lines {
-		list[i] = String(x)
-	}
-	return NewList(list), nil
+	return thread.stringList(lines)
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#set·add.
