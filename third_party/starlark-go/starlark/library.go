@@ -2457,16 +2457,21 @@ func updateDict(thread *Thread, dict *Dict, updates Tuple, kwargs []Tuple) error
 					return fmt.Errorf("dictionary update sequence element #%d is not iterable (%s)", i, pair.Type())
 
 				}
-				defer iter2.Done()
+				// rshell patch: Done at once, not deferred. A deferred call
+				// per element kept a million records alive, and ran them all
+				// in one go when the update returned.
 				len := Len(pair)
 				if len < 0 {
+					iter2.Done()
 					return fmt.Errorf("dictionary update sequence element #%d has unknown length (%s)", i, pair.Type())
 				} else if len != 2 {
+					iter2.Done()
 					return fmt.Errorf("dictionary update sequence element #%d has length %d, want 2", i, len)
 				}
 				var k, v Value
 				iter2.Next(&k)
 				iter2.Next(&v)
+				iter2.Done()
 				if err := dict.threadSetKey(thread, k, v); err != nil {
 					return err
 				}
