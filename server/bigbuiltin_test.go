@@ -53,3 +53,48 @@ func TestQuietClientServedDuringBigBuiltin(t *testing.T) {
 		t.Errorf("the sort ended with %v, want its cancel", err)
 	}
 }
+
+// A chunk silent inside a call the interpreter cannot break into turns
+// (formatting a 4M-element list with %) loses its CPU slot to a quiet client's chunk after overdueAfter:
+// the quiet client is answered while it runs.
+func TestQuietClientServedBesideASilentChunk(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ts := start(t, false, nil)
+	heavy, quiet := ts.dial(t), ts.dial(t)
+	// The quiet session's chunks are known to be short (a new session's
+	// first chunk is not: it waits like a long one).
+	for range 3 {
+		eval(t, quiet, "1 + 1")
+	}
+
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	started := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	var finished atomic.Bool
+	go func() {
+		// The loop after print takes a turn again (print gave it up).
+		src := "x = list(range(4 << 20))\nprint('go')\nfor i in range(5000):\n    pass\nlen('%s' % (x,))"
+		_, err := heavy.Exec(ctx, transport.EvalRequest{Src: src}, func(string) { started <- struct{}{} })
+		finished.Store(true)
+		done <- err
+	}()
+	<-started
+
+	const want = 3
+	answered := 0
+	for range want {
+		if v := eval(t, quiet, "1 + 1"); !v.Equal(transport.Int(2)) {
+			t.Fatalf("1 + 1 = %+v", v)
+		}
+		if finished.Load() {
+			break
+		}
+		answered++
+	}
+	cancel()
+	err := <-done
+	if answered < want {
+		t.Fatalf("the quiet client got %d answers beside the silent chunk, want %d (it ended with %v)", answered, want, err)
+	}
+}
