@@ -174,8 +174,8 @@ func (ht *hashtable) grow(thread *Thread) {
 	//
 	// rshell patch: a big table's new block is allocated with the
 	// thread's BeforeBigAlloc hook before it and OnMaxSteps after, as
-	// makeValues does, and the rehash counts an entry as a step, with
-	// loopWork's hook every 1,024 (a cancellation is seen after the
+	// makeValues does, and the rehash counts an entry as 8 steps, with
+	// insertWork's hook every 128 (a cancellation is seen after the
 	// rehash, which must finish). Growing a dict of a million entries
 	// held the CPU turn ~0.1 s, and a quiet client waited up to 0.3 s.
 	big := thread != nil && thread.BeforeBigAlloc != nil && len(ht.table) >= bigTable
@@ -195,7 +195,7 @@ func (ht *hashtable) grow(thread *Thread) {
 	for e := oldhead; e != nil; e = e.next {
 		ht.insert(e.key, e.value) // can't fail
 		if big {
-			_ = thread.loopWork(i)
+			_ = thread.insertWork(i)
 			i++
 		}
 	}

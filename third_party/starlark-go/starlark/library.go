@@ -1026,7 +1026,7 @@ func set(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) 
 			if err := set.threadInsert(thread, x); err != nil {
 				return nil, nameErr(b, err)
 			}
-			if err := thread.loopWork(i); err != nil {
+			if err := thread.insertWork(i); err != nil {
 				return nil, err
 			}
 		}
@@ -2439,7 +2439,7 @@ func updateDict(thread *Thread, dict *Dict, updates Tuple, kwargs []Tuple) error
 				if err := dict.threadSetKey(thread, item[0], item[1]); err != nil {
 					return err // dict is frozen
 				}
-				if err := thread.loopWork(i); err != nil {
+				if err := thread.insertWork(i); err != nil {
 					return err
 				}
 			}
@@ -2475,7 +2475,7 @@ func updateDict(thread *Thread, dict *Dict, updates Tuple, kwargs []Tuple) error
 				if err := dict.threadSetKey(thread, k, v); err != nil {
 					return err
 				}
-				if err := thread.loopWork(i); err != nil {
+				if err := thread.insertWork(i); err != nil {
 					return err
 				}
 			}

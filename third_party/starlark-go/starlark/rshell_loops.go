@@ -38,6 +38,19 @@ func (thread *Thread) loopWork(i int) error {
 	return thread.bigWork(4 * bigLoop)
 }
 
+// insertWork is loopWork for loops that insert into a dict or set (and a
+// table's rehash), at 8 steps an element: an insert costs ~0.1-0.3 µs,
+// and counted as one step, four sessions building dicts of a million
+// pairs ran up to ~1 ms between ticks, and a quiet client's median went
+// from 0.15 to 0.35 ms.
+func (thread *Thread) insertWork(i int) error {
+	const every = bigLoop / 8
+	if i%every != every-1 {
+		return nil
+	}
+	return thread.bigWork(4 * bigLoop)
+}
+
 // collectValues returns what iter yields, in a block allocated with
 // makeValues when n, the iterable's length if known, is positive, with
 // loopWork after each element. thread may be nil.
