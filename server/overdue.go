@@ -6,12 +6,12 @@ import (
 )
 
 // overdueAfter is how long a chunk may hold its slot without a tick while
-// others wait. The interpreter ticks every 4,096 steps, well under a
-// millisecond; a chunk silent for longer is inside one call the
-// interpreter cannot break into turns: a builtin going through a huge
-// value (`str()` of a 4M-element list, `json.encode` of one, `split` of a
-// 16 MiB string), or the collector's assist for what it allocated. Such a
-// call held the slot, and every other client, for 0.4-2 s (bench/RESULTS.md,
+// a short chunk waits. The interpreter ticks every 1,000-4,096 steps, well
+// under a millisecond, and so do the built-ins the starlark patch makes
+// count their elements; a chunk silent for longer is inside one call that
+// does not: formatting a huge list with `%`, `upper()` of a 64 MiB
+// string, or the collector's assist for what it allocated. Such a call
+// held the slot, and every other client, for 0.4-2 s (bench/RESULTS.md,
 // item 67).
 const overdueAfter = 20 * time.Millisecond
 
