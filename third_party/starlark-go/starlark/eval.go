@@ -643,12 +643,8 @@ func listExtend(thread *Thread, x *List, y Iterable) error {
 	defer iter.Done()
 	var z Value
 	for i := 0; iter.Next(&z); i++ {
-		elems, err := thread.growValues(x.elems, 1)
-		if err != nil {
-			return err
-		}
-		x.elems = append(elems, z)
-		if err := thread.loopWork(i); err != nil {
+		var err error
+		if x.elems, err = thread.appendValue(x.elems, z, i); err != nil {
 			return err
 		}
 	}

@@ -367,13 +367,8 @@ func enumerate(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, e
 	} else {
 		// non-sequence (unknown length)
 		for i := 0; iter.Next(&x); i++ {
-			pair := Tuple{MakeInt(start + i), x}
-			grown, err := thread.growValues(pairs, 1)
-			if err != nil {
-				return nil, err
-			}
-			pairs = append(grown, pair)
-			if err := thread.loopWork(i); err != nil {
+			var err error
+			if pairs, err = thread.appendValue(pairs, Tuple{MakeInt(start + i), x}, i); err != nil {
 				return nil, err
 			}
 		}
@@ -1221,12 +1216,8 @@ func zip(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error) 
 					break outer
 				}
 			}
-			grown, err := thread.growValues(result, 1)
-			if err != nil {
-				return nil, err
-			}
-			result = append(grown, tuple)
-			if err := thread.loopWork(len(result) - 1); err != nil {
+			var err error
+			if result, err = thread.appendValue(result, tuple, len(result)); err != nil {
 				return nil, err
 			}
 		}

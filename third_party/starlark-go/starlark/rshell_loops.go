@@ -61,16 +61,23 @@ func (thread *Thread) collectValues(iter Iterator, n int) ([]Value, error) {
 	}
 	var x Value
 	for i := 0; iter.Next(&x); i++ {
-		grown, err := thread.growValues(elems, 1)
-		if err != nil {
-			return nil, err
-		}
-		elems = append(grown, x)
-		if err := thread.loopWork(i); err != nil {
+		var err error
+		if elems, err = thread.appendValue(elems, x, i); err != nil {
 			return nil, err
 		}
 	}
 	return elems, nil
+}
+
+// appendValue is append(elems, x) in a builtin's loop building a list, x
+// its i-th element: a big list grows with growValues, and loopWork runs
+// after. On an error of growValues it returns elems. thread may be nil.
+func (thread *Thread) appendValue(elems []Value, x Value, i int) ([]Value, error) {
+	grown, err := thread.growValues(elems, 1)
+	if err != nil {
+		return elems, err
+	}
+	return append(grown, x), thread.loopWork(i)
 }
 
 // indexValue is the index of the first element of elems equal to x, or -1,
@@ -234,13 +241,9 @@ func (thread *Thread) stringList(strs []string) (Value, error) {
 func (thread *Thread) splitFields(s string) (Value, error) {
 	var list []Value
 	start, scanned := -1, 0
-	add := func(x string) error {
-		grown, err := thread.growValues(list, 1)
-		if err != nil {
-			return err
-		}
-		list = append(grown, String(x))
-		return thread.loopWork(len(list) - 1)
+	add := func(x string) (err error) {
+		list, err = thread.appendValue(list, String(x), len(list))
+		return err
 	}
 	for i, r := range s {
 		if unicode.IsSpace(r) {
@@ -283,12 +286,8 @@ func (thread *Thread) splitSep(s, sep string, after, dropLast bool) (Value, erro
 			x = s[:j+len(sep)]
 		}
 		s = s[j+len(sep):]
-		grown, err := thread.growValues(list, 1)
-		if err != nil {
-			return nil, err
-		}
-		list = append(grown, String(x))
-		if err := thread.loopWork(i); err != nil {
+		var err error
+		if list, err = thread.appendValue(list, String(x), i); err != nil {
 			return nil, err
 		}
 	}
