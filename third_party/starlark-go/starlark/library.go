@@ -1111,7 +1111,7 @@ func str(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error) 
 	case Bytes:
 		// Invalid encodings are replaced by that of U+FFFD.
 		return String(utf8Transcode(string(x))), nil
-	case *List, Tuple, *Dict: // with bigWork (rshell patch)
+	case *List, Tuple, *Dict, *Set: // with bigWork (rshell patch)
 		buf := new(strings.Builder)
 		if err := thread.writeValue(buf, x); err != nil {
 			return nil, err

@@ -144,64 +144,17 @@ func (s *Set) threadInsert(thread *Thread, k Value) error { return s.ht.threadIn
 func (thread *Thread) BigWork(n int) error { return thread.bigWork(n) }
 
 // writeValue is writeValue(out, x, nil) run by thread, for str, repr and
-// print: the elements of a list, tuple or dict at x's top level are
-// written one at a time, with bigWork for the bytes each wrote (a step
-// per 4). `str()` of a 4M-element list was one step of the interpreter,
-// ~0.5 s in which rshell could not hand the CPU on. thread may be nil.
+// print: after each element of a list, tuple, dict or set at x's top
+// level, bigWork for the bytes it wrote (a step per 4). `str()` of a
+// 4M-element list was one step of the interpreter, ~0.5 s in which rshell
+// could not hand the CPU on. thread may be nil.
 func (thread *Thread) writeValue(out *strings.Builder, x Value) error {
 	last := out.Len()
-	wrote := func() error {
+	return writeValueTicking(out, x, nil, func() error {
 		n := out.Len() - last
 		last = out.Len()
 		return thread.bigWork(n)
-	}
-	switch x := x.(type) {
-	case *List:
-		out.WriteByte('[')
-		for i, elem := range x.elems {
-			if i > 0 {
-				out.WriteString(", ")
-			}
-			writeValue(out, elem, []Value{x})
-			if err := wrote(); err != nil {
-				return err
-			}
-		}
-		out.WriteByte(']')
-	case Tuple:
-		out.WriteByte('(')
-		for i, elem := range x {
-			if i > 0 {
-				out.WriteString(", ")
-			}
-			writeValue(out, elem, nil)
-			if err := wrote(); err != nil {
-				return err
-			}
-		}
-		if len(x) == 1 {
-			out.WriteByte(',')
-		}
-		out.WriteByte(')')
-	case *Dict:
-		out.WriteByte('{')
-		sep := ""
-		for e := x.ht.head; e != nil; e = e.next {
-			out.WriteString(sep)
-			writeValue(out, e.key, nil)
-			out.WriteString(": ")
-			writeValue(out, e.value, []Value{x}) // cycle check
-			sep = ", "
-			if err := wrote(); err != nil {
-				return err
-			}
-		}
-		out.WriteByte('}')
-	default:
-		writeValue(out, x, nil)
-		return wrote()
-	}
-	return nil
+	})
 }
 
 // stepAside calls the thread's BeforeBigAlloc hook when a Go call about

@@ -1412,6 +1412,19 @@ func toString(v Value) string {
 // Callers should generally pass nil for path.
 // It is safe to re-use the same path slice for multiple calls.
 func writeValue(out *strings.Builder, x Value, path []Value) {
+	_ = writeValueTicking(out, x, path, nil)
+}
+
+// writeValueTicking is writeValue, calling tick, if not nil, after each
+// element of a list, tuple, dict or set at x's top level, and stopping at
+// its error (rshell patch: Thread.writeValue).
+func writeValueTicking(out *strings.Builder, x Value, path []Value, tick func() error) error {
+	ticked := func() error {
+		if tick == nil {
+			return nil
+		}
+		return tick()
+	}
 	switch x := x.(type) {
 	case nil:
 		out.WriteString("<nil>") // indicates a bug
@@ -1443,6 +1456,9 @@ func writeValue(out *strings.Builder, x Value, path []Value) {
 					out.WriteString(", ")
 				}
 				writeValue(out, elem, append(path, x))
+				if err := ticked(); err != nil {
+					return err
+				}
 			}
 		}
 		out.WriteByte(']')
@@ -1454,6 +1470,9 @@ func writeValue(out *strings.Builder, x Value, path []Value) {
 				out.WriteString(", ")
 			}
 			writeValue(out, elem, path)
+			if err := ticked(); err != nil {
+				return err
+			}
 		}
 		if len(x) == 1 {
 			out.WriteByte(',')
@@ -1483,6 +1502,9 @@ func writeValue(out *strings.Builder, x Value, path []Value) {
 				out.WriteString(": ")
 				writeValue(out, v, append(path, x)) // cycle check
 				sep = ", "
+				if err := ticked(); err != nil {
+					return err
+				}
 			}
 		}
 		out.WriteByte('}')
@@ -1494,12 +1516,16 @@ func writeValue(out *strings.Builder, x Value, path []Value) {
 				out.WriteString(", ")
 			}
 			writeValue(out, e.key, path)
+			if err := ticked(); err != nil {
+				return err
+			}
 		}
 		out.WriteString("])")
 
 	default:
 		out.WriteString(x.String())
 	}
+	return nil
 }
 
 func pathContains(path []Value, x Value) bool {
