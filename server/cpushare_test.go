@@ -34,6 +34,17 @@ func (cs *cpuShare) state() (held, queued int) {
 	return cs.held, len(cs.queue)
 }
 
+// runInBackground runs t.Run on a goroutine of its own; the channel is
+// closed when it returns.
+func runInBackground(t *turn) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		t.Run(context.Background())
+	}()
+	return ch
+}
+
 // queuedSignal makes cs report each chunk that queues.
 func queuedSignal(cs *cpuShare) <-chan struct{} {
 	ch := make(chan struct{}, 16)
@@ -198,11 +209,7 @@ func TestCPUShareArrivalHandsOnASlotInTransit(t *testing.T) {
 	queued := queuedSignal(cs)
 	a := cs.turn(&chunkCost{})
 	a.Run(context.Background())
-	back := make(chan struct{})
-	go func() {
-		defer close(back)
-		a.Run(context.Background()) // yields through the pipe
-	}()
+	back := runInBackground(a) // yields through the pipe
 	<-queued
 	b := cs.turn(&chunkCost{avg: 50 * time.Microsecond, seen: true})
 	b.Run(context.Background())
@@ -348,11 +355,7 @@ func TestCPUShareStepAsideHandsTheSlotStraightOn(t *testing.T) {
 	var ca, cb chunkCost
 	a, b := cs.turn(&ca), cs.turn(&cb)
 	a.Run(context.Background())
-	bRuns := make(chan struct{})
-	go func() {
-		defer close(bRuns)
-		b.Run(context.Background())
-	}()
+	bRuns := runInBackground(b)
 	<-queued
 	a.StepAside(context.Background())
 	<-bRuns
@@ -366,19 +369,11 @@ func TestCPUShareStepAsideHandsTheSlotStraightOn(t *testing.T) {
 		t.Fatalf("after stepping aside: a holds %v, b holds %v, %d held; want false, true, 1", a.held, b.held, held)
 	}
 	c := cs.turn(&chunkCost{})
-	cRuns := make(chan struct{})
-	go func() {
-		defer close(cRuns)
-		c.Run(context.Background())
-	}()
+	cRuns := runInBackground(c)
 	<-queued
 	b.Release()
 	<-cRuns
-	aRuns := make(chan struct{})
-	go func() {
-		defer close(aRuns)
-		a.Run(context.Background()) // back: queues behind c
-	}()
+	aRuns := runInBackground(a) // back: queues behind c
 	<-queued
 	if n := len(cs.aside); n != 0 {
 		t.Fatalf("%d chunks aside after the one aside came back, want 0", n)
@@ -451,11 +446,7 @@ func TestCPUShareOverdueSlotGivenOn(t *testing.T) {
 	cs.passed = func() { passed <- struct{}{} }
 	a, b, c := cs.turn(&chunkCost{}), cs.turn(shortCost()), cs.turn(&chunkCost{})
 	a.Run(context.Background())
-	bRuns := make(chan struct{})
-	go func() {
-		defer close(bRuns)
-		b.Run(context.Background())
-	}()
+	bRuns := runInBackground(b)
 	<-queued
 	select {
 	case <-bRuns: // given a's slot by the timer, a having said nothing
@@ -468,22 +459,14 @@ func TestCPUShareOverdueSlotGivenOn(t *testing.T) {
 	if held, q := cs.state(); held != 1 || q != 0 || !b.held || revoked != 1 {
 		t.Fatalf("held %d queued %d, b held %v, %d revoked; want 1, 0, true, 1", held, q, b.held, revoked)
 	}
-	cRuns := make(chan struct{})
-	go func() {
-		defer close(cRuns)
-		c.Run(context.Background()) // long: waits for a's CPU
-	}()
+	cRuns := runInBackground(c) // long: waits for a's CPU
 	<-queued
 	b.Release() // through the pipe: c is long
 	<-passed
 	if held, q := cs.state(); held != 0 || q != 1 {
 		t.Fatalf("held %d queued %d after b (outstanding %d, c granted %v), want 0 and 1: the slot kept from the long waiter while a runs", held, q, cs.od.outstanding, c.granted)
 	}
-	aRuns := make(chan struct{})
-	go func() {
-		defer close(aRuns)
-		a.Run(context.Background()) // its next tick: c gets the slot, a queues
-	}()
+	aRuns := runInBackground(a) // its next tick: c gets the slot, a queues
 	<-queued
 	<-cRuns
 	if held, q := cs.state(); held != 1 || q != 1 || !c.held {
