@@ -2092,12 +2092,10 @@ func string_split(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value
 	}
 
 	var res []string
-	back := thread.stepAside(len(recv)) // rshell patch
 
 	if sep_ == nil || sep_ == None {
 		// special case: split on whitespace
 		if maxsplit < 0 {
-			back()
 			return thread.splitFields(recv) // in turns (rshell patch)
 		} else if b.Name() == "split" {
 			res = splitspace(recv, maxsplit)
@@ -2107,12 +2105,10 @@ func string_split(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value
 
 	} else if sep, ok := AsString(sep_); ok {
 		if sep == "" {
-			back()
 			return nil, fmt.Errorf("split: empty separator")
 		}
 		// usual case: split on non-empty separator
 		if maxsplit < 0 {
-			back()
 			return thread.splitSep(recv, sep, false, false) // in turns (rshell patch)
 		} else if b.Name() == "split" {
 			res = strings.SplitN(recv, sep, maxsplit+1)
@@ -2125,10 +2121,9 @@ func string_split(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value
 		}
 
 	} else {
-		back()
 		return nil, fmt.Errorf("split: got %s for separator, want string", sep_.Type())
 	}
-	back()
+
 	return thread.stringList(res)
 }
 
@@ -2192,13 +2187,12 @@ func string_splitlines(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (
 	if err := unpackPositionalArgsNoEscape(b.Name(), args, kwargs, 0, &keepends); err != nil {
 		return nil, err
 	}
-	var lines []string
 	if s := string(b.Receiver().(String)); s != "" {
 		// TODO(adonovan): handle CRLF correctly.
 		// In turns (rshell patch).
 		return thread.splitSep(s, "\n", keepends, strings.HasSuffix(s, "\n"))
 	}
-	return thread.stringList(lines)
+	return NewList(nil), nil
 }
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#set·add.

@@ -7,11 +7,10 @@ package starlark
 // own loop in Go ran none: `sorted(range(4 << 20))` went through its
 // 4 million elements and ~80 million comparisons in one step, and a
 // quiet client of the same server waited up to 2 s for its `1+1`. The
-// loops of list, tuple, sorted, reversed, enumerate, zip, set, dict,
-// dict.update, min, max, any, all, str.join, list.index, list.remove,
-// list.extend and `in` on a list or tuple now count an element (or a
-// comparison) as a step, and call bigWork every bigLoop of them; their
-// blocks of more than 16 KiB are allocated with makeValues' hooks.
+// loops of the builtins that go through a big value (third_party's
+// RSHELL.md lists them) now count an element (a comparison, an insert, 4
+// bytes written) as steps, and call bigWork every so many; their blocks
+// of more than 16 KiB are allocated with makeValues' hooks.
 
 import (
 	"sort"
@@ -31,20 +30,18 @@ const bigLoop = 1024
 // every bigLoop elements it counts them as steps and runs bigWork, which
 // calls the step hook when the budget is reached and stops the loop when
 // the thread was cancelled. thread may be nil.
-func (thread *Thread) loopWork(i int) error {
-	if i%bigLoop != bigLoop-1 {
-		return nil
-	}
-	return thread.bigWork(4 * bigLoop)
-}
+func (thread *Thread) loopWork(i int) error { return thread.stepsWork(i, 1) }
 
 // insertWork is loopWork for loops that insert into a dict or set (and a
 // table's rehash), at 8 steps an element: an insert costs ~0.1-0.3 µs,
 // and counted as one step, four sessions building dicts of a million
 // pairs ran up to ~1 ms between ticks, and a quiet client's median went
 // from 0.15 to 0.35 ms.
-func (thread *Thread) insertWork(i int) error {
-	const every = bigLoop / 8
+func (thread *Thread) insertWork(i int) error { return thread.stepsWork(i, 8) }
+
+// stepsWork runs bigWork for bigLoop steps every bigLoop/steps elements.
+func (thread *Thread) stepsWork(i, steps int) error {
+	every := bigLoop / steps
 	if i%every != every-1 {
 		return nil
 	}
@@ -157,25 +154,8 @@ func (thread *Thread) writeValue(out *strings.Builder, x Value) error {
 	})
 }
 
-// stepAside calls the thread's BeforeBigAlloc hook when a Go call about
-// to run over n bytes of a string is big (split with a maxsplit: the
-// strings package allocates its result in one block, which the runtime
-// zeroes, page-faulting, without a preemption point), and returns what
-// calls OnMaxSteps after it. thread may be nil.
-func (thread *Thread) stepAside(n int) (back func()) {
-	if thread == nil || thread.BeforeBigAlloc == nil || n <= bigCopy {
-		return func() {}
-	}
-	thread.BeforeBigAlloc(thread)
-	return func() {
-		if thread.OnMaxSteps != nil {
-			thread.OnMaxSteps(thread)
-		}
-	}
-}
-
 // stringList is a list of strs, allocated with makeValues and filled with
-// loopWork (split, splitlines). thread may be nil.
+// loopWork (split with a maxsplit). thread may be nil.
 func (thread *Thread) stringList(strs []string) (Value, error) {
 	list := thread.makeValues(len(strs))
 	for i, x := range strs {
