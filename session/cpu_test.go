@@ -208,7 +208,7 @@ func TestBigBuiltinTakesTurns(t *testing.T) {
 				runs++
 			}
 		}
-		// A step an element, a turn every tick (4,096 steps).
+		// A step an element, and a tick at most every 4,096 steps.
 		if want := (1 << 18) / 4096; runs < want {
 			t.Errorf("%q: %d turns, want at least %d", src, runs, want)
 		}
